@@ -1,0 +1,50 @@
+# Quarry: the two set-up commands are `make demo` and `make test`.
+JOBS ?= $(shell nproc)
+BUILD_TYPE ?= Release
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+build: deps
+	@cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build/release -j $(JOBS)
+	@echo "built build/release/quarry"
+
+demo: build
+	@scripts/install-deps.sh demo
+	@scripts/demo.sh
+
+# The whole suite: Release tests, then the same tests under ASan+UBSan, then a
+# short libFuzzer run of every fuzz target. All through ctest.
+test: test-release test-asan test-fuzz
+
+test-release: build
+	cd build/release && ctest -j $(JOBS) --output-on-failure --timeout 900
+
+test-asan: deps
+	@cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUARRY_SANITIZE=ON -DQUARRY_BENCH=OFF >/dev/null
+	@cmake --build build/asan -j $(JOBS)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j $(JOBS) --output-on-failure --timeout 1200
+
+test-fuzz: deps
+	@cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DQUARRY_FUZZ=ON >/dev/null
+	@cmake --build build/fuzz -j $(JOBS)
+	cd build/fuzz && ctest -j $(JOBS) --output-on-failure --timeout 300
+
+bench: bench-bm25 bench-ingest
+
+bench-bm25: build
+	@scripts/install-deps.sh bench
+	@bench/run_bm25.sh
+
+bench-ingest: build
+	@scripts/install-deps.sh bench
+	@bench/run_ingest.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/crc32c.h"
+#include "common/file_util.h"
+#include "quarry/status.h"
+
+namespace quarry {
+namespace {
+
+TEST(Crc32cTest, KnownVectors) {
+  // RFC 3720 B.4 test vectors.
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+}
+
+TEST(Crc32cTest, ExtendEqualsWhole) {
+  std::string data = "The quick brown fox jumps over the lazy dog, twice over.";
+  for (size_t split = 0; split <= data.size(); ++split) {
+    uint32_t part = Crc32c(std::string_view(data).substr(0, split));
+    EXPECT_EQ(Crc32c(std::string_view(data).substr(split), part), Crc32c(data)) << split;
+  }
+}
+
+TEST(StatusTest, CodesAndMessages) {
+  Status ok;
+  EXPECT_TRUE(ok.ok());
+  Status nf = Status::NotFound("collection 'x'");
+  EXPECT_FALSE(nf.ok());
+  EXPECT_TRUE(nf.IsNotFound());
+  EXPECT_EQ(nf.ToString(), "NotFound: collection 'x'");
+  EXPECT_EQ(nf.WithContext("open").message(), "open: collection 'x'");
+}
+
+Result<int> Half(int v) {
+  if (v % 2) return Status::InvalidArgument("odd");
+  return v / 2;
+}
+
+Status UseHalf(int v, int* out) {
+  QUARRY_ASSIGN_OR_RETURN(*out, Half(v));
+  return Status::OK();
+}
+
+TEST(ResultTest, ValueOrError) {
+  int out = 0;
+  EXPECT_TRUE(UseHalf(8, &out).ok());
+  EXPECT_EQ(out, 4);
+  Status st = UseHalf(7, &out);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+}
+
+TEST(FileUtilTest, AtomicWriteAndRead) {
+  auto dir = std::filesystem::temp_directory_path() / ("quarry_fu_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / "f.bin";
+  ASSERT_TRUE(WriteFileAtomic(path, "first").ok());
+  ASSERT_TRUE(WriteFileAtomic(path, std::string("se\0cond", 7)).ok());
+  auto read = ReadFileToString(path);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(*read, std::string("se\0cond", 7));
+  EXPECT_FALSE(ReadFileToString(path, 3).ok());
+  EXPECT_TRUE(ReadFileToString(dir / "missing").status().IsNotFound());
+  // No temporary files left behind.
+  size_t files = 0;
+  for (auto& entry : std::filesystem::directory_iterator(dir)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FileUtilTest, ByteReaderBounds) {
+  std::string buf;
+  PutFixed32(&buf, 0xDEADBEEF);
+  PutFixed64(&buf, 0x0123456789ABCDEFull);
+  ByteReader reader(buf);
+  uint32_t a;
+  uint64_t b;
+  ASSERT_TRUE(reader.ReadFixed32(&a));
+  ASSERT_TRUE(reader.ReadFixed64(&b));
+  EXPECT_EQ(a, 0xDEADBEEFu);
+  EXPECT_EQ(b, 0x0123456789ABCDEFull);
+  EXPECT_FALSE(reader.ReadFixed32(&a));
+  EXPECT_EQ(DecodeKey64(EncodeKey64(42)), 42u);
+  EXPECT_LT(EncodeKey64(255), EncodeKey64(256));
+}
+
+}  // namespace
+}  // namespace quarry

@@ -1,0 +1,108 @@
+// File helpers: whole-file reads, crash-safe replacement of a file, and
+// little-endian encoding used by the on-disk formats.
+//
+// Thread-safety: reentrant functions; concurrent writers of one path race.
+#ifndef QUARRY_COMMON_FILE_UTIL_H_
+#define QUARRY_COMMON_FILE_UTIL_H_
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "quarry/status.h"
+
+namespace quarry {
+
+// Reads a whole file. IOError (with errno text) when it cannot; InvalidArgument
+// when larger than `max_bytes`.
+Result<std::string> ReadFileToString(const std::filesystem::path& path,
+                                     uint64_t max_bytes = UINT64_MAX);
+
+// Writes `data` to `path` so that after a crash the path holds either the old
+// or the new contents, never a mix: write to a temporary sibling, fsync it,
+// rename over `path`, fsync the directory. ResourceExhausted on ENOSPC/EFBIG.
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);
+
+// Maps errno to a Status with `what` as context.
+Status ErrnoStatus(std::string_view what, int err);
+
+// Little-endian fixed-width encoding.
+inline void PutFixed32(std::string* out, uint32_t v) {
+  char buf[4];
+  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+  out->append(buf, 4);
+}
+inline void PutFixed64(std::string* out, uint64_t v) {
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+  out->append(buf, 8);
+}
+inline uint32_t DecodeFixed32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= uint32_t(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+inline uint64_t DecodeFixed64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+// Big-endian 64-bit: keys that sort numerically in LMDB.
+inline std::string EncodeKey64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (56 - 8 * i)) & 0xFF);
+  return out;
+}
+inline uint64_t DecodeKey64(std::string_view key) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < key.size(); ++i) v = (v << 8) | static_cast<unsigned char>(key[i]);
+  return v;
+}
+
+// A bounds-checked reader over a byte buffer for decoding untrusted data.
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view data) : data_(data) {}
+  bool ReadFixed32(uint32_t* v) {
+    if (remaining() < 4) return false;
+    *v = DecodeFixed32(data_.data() + pos_);
+    pos_ += 4;
+    return true;
+  }
+  bool ReadFixed64(uint64_t* v) {
+    if (remaining() < 8) return false;
+    *v = DecodeFixed64(data_.data() + pos_);
+    pos_ += 8;
+    return true;
+  }
+  bool ReadFloat(float* v) {
+    uint32_t bits;
+    if (!ReadFixed32(&bits)) return false;
+    std::memcpy(v, &bits, 4);
+    return true;
+  }
+  bool ReadBytes(size_t n, std::string_view* out) {
+    if (remaining() < n) return false;
+    *out = data_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  size_t remaining() const { return data_.size() - pos_; }
+  size_t position() const { return pos_; }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+inline void PutFloat(std::string* out, float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  PutFixed32(out, bits);
+}
+
+}  // namespace quarry
+
+#endif  // QUARRY_COMMON_FILE_UTIL_H_

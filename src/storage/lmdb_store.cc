@@ -1,0 +1,183 @@
+#include "storage/lmdb_store.h"
+
+#include <lmdb.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "common/file_util.h"
+
+namespace quarry::storage {
+namespace {
+
+constexpr const char* kTableNames[kTableCount] = {"meta", "docs", "points", "changes"};
+
+MDB_val ToVal(std::string_view s) {
+  MDB_val v;
+  v.mv_size = s.size();
+  v.mv_data = const_cast<char*>(s.data());
+  return v;
+}
+
+std::string_view FromVal(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+}  // namespace
+
+Status LmdbStatus(int rc, std::string_view what) {
+  if (rc == MDB_SUCCESS) return Status::OK();
+  std::string msg(what);
+  msg += ": ";
+  msg += mdb_strerror(rc);
+  switch (rc) {
+    case MDB_NOTFOUND: return Status::NotFound(std::move(msg));
+    case MDB_MAP_FULL:
+      return Status::ResourceExhausted(msg + " (the store reached its map size; raise --map-size)");
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT:
+      return Status::ResourceExhausted(msg + " (disk full?)");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Status::Corruption(std::move(msg));
+    case EACCES:
+    case EROFS:
+      return Status::IOError(msg + " (is the data directory writable?)");
+    default: return Status::IOError(std::move(msg));
+  }
+}
+
+Result<std::unique_ptr<LmdbStore>> LmdbStore::Open(const std::filesystem::path& dir,
+                                                   StoreOptions options) {
+  std::error_code ec;
+  if (!options.read_only) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoStatus("cannot create " + dir.string(), ec.value());
+  } else if (!std::filesystem::is_directory(dir, ec)) {
+    return Status::NotFound("no store at " + dir.string());
+  }
+  std::unique_ptr<LmdbStore> store(new LmdbStore());
+  store->dir_ = dir;
+  store->options_ = options;
+  int rc = mdb_env_create(&store->env_);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "mdb_env_create");
+  mdb_env_set_maxdbs(store->env_, kTableCount);
+  mdb_env_set_maxreaders(store->env_, 512);
+  rc = mdb_env_set_mapsize(store->env_, options.map_size);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "mdb_env_set_mapsize");
+  unsigned flags = MDB_NOTLS;
+  if (options.read_only) flags |= MDB_RDONLY;
+  rc = mdb_env_open(store->env_, dir.c_str(), flags, 0644);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cannot open store in " + dir.string());
+
+  MDB_txn* txn = nullptr;
+  rc = mdb_txn_begin(store->env_, nullptr, options.read_only ? MDB_RDONLY : 0, &txn);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cannot begin transaction in " + dir.string());
+  for (int table = 0; table < kTableCount; ++table) {
+    MDB_dbi dbi;
+    rc = mdb_dbi_open(txn, kTableNames[table], options.read_only ? 0 : MDB_CREATE, &dbi);
+    if (rc != MDB_SUCCESS) {
+      mdb_txn_abort(txn);
+      return LmdbStatus(rc, std::string("cannot open table ") + kTableNames[table]);
+    }
+    store->dbis_[table] = dbi;
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cannot initialise store in " + dir.string());
+  return store;
+}
+
+LmdbStore::~LmdbStore() {
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+Result<std::unique_ptr<Txn>> LmdbStore::BeginWrite() {
+  if (options_.read_only) return Status::FailedPrecondition("store opened read-only");
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cannot begin write transaction");
+  return std::unique_ptr<Txn>(new Txn(this, txn));
+}
+
+Result<std::unique_ptr<Txn>> LmdbStore::BeginRead() const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cannot begin read transaction");
+  return std::unique_ptr<Txn>(new Txn(this, txn));
+}
+
+StoreStats LmdbStore::Stats() const {
+  StoreStats stats;
+  MDB_envinfo info;
+  MDB_stat stat;
+  if (mdb_env_info(env_, &info) == MDB_SUCCESS && mdb_env_stat(env_, &stat) == MDB_SUCCESS) {
+    stats.map_size = info.me_mapsize;
+    stats.used_bytes = (info.me_last_pgno + 1) * static_cast<uint64_t>(stat.ms_psize);
+  }
+  std::error_code ec;
+  auto size = std::filesystem::file_size(dir_ / "data.mdb", ec);
+  if (!ec) stats.file_bytes = size;
+  return stats;
+}
+
+Txn::~Txn() {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+}
+
+Result<std::string_view> Txn::Get(Table table, std::string_view key) const {
+  MDB_val k = ToVal(key);
+  MDB_val v;
+  int rc = mdb_get(txn_, store_->dbis_[static_cast<int>(table)], &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("key not found");
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "read");
+  return FromVal(v);
+}
+
+Status Txn::Put(Table table, std::string_view key, std::string_view value) {
+  MDB_val k = ToVal(key);
+  MDB_val v = ToVal(value);
+  return LmdbStatus(mdb_put(txn_, store_->dbis_[static_cast<int>(table)], &k, &v, 0), "write");
+}
+
+Status Txn::Delete(Table table, std::string_view key) {
+  MDB_val k = ToVal(key);
+  int rc = mdb_del(txn_, store_->dbis_[static_cast<int>(table)], &k, nullptr);
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  return LmdbStatus(rc, "delete");
+}
+
+Status Txn::Scan(Table table, std::string_view from,
+                 const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn_, store_->dbis_[static_cast<int>(table)], &cursor);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cursor");
+  MDB_val k = ToVal(from);
+  MDB_val v;
+  rc = from.empty() ? mdb_cursor_get(cursor, &k, &v, MDB_FIRST)
+                    : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    if (!fn(FromVal(k), FromVal(v))) break;
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbStatus(rc, "scan");
+  return Status::OK();
+}
+
+Result<uint64_t> Txn::Count(Table table) const {
+  MDB_stat stat;
+  int rc = mdb_stat(txn_, store_->dbis_[static_cast<int>(table)], &stat);
+  if (rc != MDB_SUCCESS) return LmdbStatus(rc, "stat");
+  return static_cast<uint64_t>(stat.ms_entries);
+}
+
+Status Txn::Commit() {
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // committed or aborted by LMDB either way
+  return LmdbStatus(rc, "commit");
+}
+
+}  // namespace quarry::storage

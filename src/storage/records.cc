@@ -1,0 +1,106 @@
+#include "storage/records.h"
+
+#include "common/file_util.h"
+
+namespace quarry::storage {
+namespace {
+
+constexpr uint8_t kDocVersion = 1;
+constexpr uint8_t kChunkVersion = 1;
+constexpr uint8_t kChangeVersion = 1;
+
+void PutString(std::string* out, std::string_view s) {
+  PutFixed32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
+
+bool ReadString(ByteReader* reader, std::string* out) {
+  uint32_t len;
+  std::string_view bytes;
+  if (!reader->ReadFixed32(&len) || !reader->ReadBytes(len, &bytes)) return false;
+  out->assign(bytes);
+  return true;
+}
+
+bool ReadVersion(ByteReader* reader, uint8_t expected) {
+  std::string_view v;
+  return reader->ReadBytes(1, &v) && static_cast<uint8_t>(v[0]) == expected;
+}
+
+}  // namespace
+
+std::string EncodeDocRecord(const DocRecord& record) {
+  std::string out(1, static_cast<char>(kDocVersion));
+  PutString(&out, record.source);
+  PutString(&out, record.title);
+  PutFixed64(&out, record.content_hash);
+  PutFixed64(&out, record.ingested_unix_ms);
+  PutFixed32(&out, static_cast<uint32_t>(record.point_ids.size()));
+  for (uint64_t id : record.point_ids) PutFixed64(&out, id);
+  return out;
+}
+
+Result<DocRecord> DecodeDocRecord(std::string_view bytes) {
+  ByteReader reader(bytes);
+  DocRecord record;
+  uint32_t count = 0;
+  if (!ReadVersion(&reader, kDocVersion) || !ReadString(&reader, &record.source) ||
+      !ReadString(&reader, &record.title) || !reader.ReadFixed64(&record.content_hash) ||
+      !reader.ReadFixed64(&record.ingested_unix_ms) || !reader.ReadFixed32(&count) ||
+      reader.remaining() != static_cast<size_t>(count) * 8) {
+    return Status::Corruption("bad document record");
+  }
+  record.point_ids.resize(count);
+  for (auto& id : record.point_ids) reader.ReadFixed64(&id);
+  return record;
+}
+
+std::string EncodeChunk(const Chunk& chunk) {
+  std::string out(1, static_cast<char>(kChunkVersion));
+  PutString(&out, chunk.doc_id);
+  PutString(&out, chunk.source);
+  PutString(&out, chunk.title);
+  PutString(&out, chunk.section);
+  PutString(&out, chunk.text);
+  PutFixed32(&out, chunk.chunk_index);
+  PutFixed64(&out, chunk.begin);
+  PutFixed64(&out, chunk.end);
+  return out;
+}
+
+Result<Chunk> DecodeChunk(std::string_view bytes) {
+  ByteReader reader(bytes);
+  Chunk chunk;
+  if (!ReadVersion(&reader, kChunkVersion) || !ReadString(&reader, &chunk.doc_id) ||
+      !ReadString(&reader, &chunk.source) || !ReadString(&reader, &chunk.title) ||
+      !ReadString(&reader, &chunk.section) || !ReadString(&reader, &chunk.text) ||
+      !reader.ReadFixed32(&chunk.chunk_index) || !reader.ReadFixed64(&chunk.begin) ||
+      !reader.ReadFixed64(&chunk.end) || reader.remaining() != 0) {
+    return Status::Corruption("bad chunk record");
+  }
+  return chunk;
+}
+
+std::string EncodeChange(const Change& change) {
+  std::string out(1, static_cast<char>(kChangeVersion));
+  out.push_back(static_cast<char>(change.op));
+  PutFixed64(&out, change.point_id);
+  return out;
+}
+
+Result<Change> DecodeChange(std::string_view bytes) {
+  ByteReader reader(bytes);
+  std::string_view op;
+  Change change;
+  if (!ReadVersion(&reader, kChangeVersion) || !reader.ReadBytes(1, &op) ||
+      !reader.ReadFixed64(&change.point_id) || reader.remaining() != 0) {
+    return Status::Corruption("bad change record");
+  }
+  change.op = static_cast<ChangeOp>(op[0]);
+  if (change.op != ChangeOp::kUpsert && change.op != ChangeOp::kDelete) {
+    return Status::Corruption("bad change op");
+  }
+  return change;
+}
+
+}  // namespace quarry::storage

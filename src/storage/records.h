@@ -1,0 +1,56 @@
+// Records stored in LmdbStore tables, and their binary encodings.
+//
+// Every record starts with a one-byte format version; strings are u32 length +
+// bytes; integers little-endian. Decoders validate lengths and return
+// Corruption on any inconsistency (they are fed bytes from disk).
+//
+// Thread-safety: pure functions.
+#ifndef QUARRY_STORAGE_RECORDS_H_
+#define QUARRY_STORAGE_RECORDS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quarry/status.h"
+#include "quarry/types.h"
+
+namespace quarry::storage {
+
+// docs table: key = doc_id.
+struct DocRecord {
+  std::string source;
+  std::string title;
+  uint64_t content_hash = 0;
+  uint64_t ingested_unix_ms = 0;
+  std::vector<uint64_t> point_ids;
+};
+
+enum class ChangeOp : uint8_t { kUpsert = 1, kDelete = 2 };
+
+// changes table: key = EncodeKey64(seq).
+struct Change {
+  ChangeOp op = ChangeOp::kUpsert;
+  uint64_t point_id = 0;
+};
+
+std::string EncodeDocRecord(const DocRecord& record);
+Result<DocRecord> DecodeDocRecord(std::string_view bytes);
+
+// points table: key = EncodeKey64(point_id), value = the chunk.
+std::string EncodeChunk(const Chunk& chunk);
+Result<Chunk> DecodeChunk(std::string_view bytes);
+
+std::string EncodeChange(const Change& change);
+Result<Change> DecodeChange(std::string_view bytes);
+
+// Well-known meta keys.
+inline constexpr std::string_view kMetaConfig = "config";          // JSON
+inline constexpr std::string_view kMetaNextPointId = "next_point";  // u64
+inline constexpr std::string_view kMetaLastSeq = "last_seq";        // u64
+inline constexpr std::string_view kMetaPrunedSeq = "pruned_seq";    // u64: changes <= are gone
+
+}  // namespace quarry::storage
+
+#endif  // QUARRY_STORAGE_RECORDS_H_

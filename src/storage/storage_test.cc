@@ -1,0 +1,182 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "common/file_util.h"
+#include "storage/lmdb_store.h"
+#include "storage/records.h"
+#include "storage/snapshot_file.h"
+
+namespace quarry::storage {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("quarry_storage_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(SnapshotFileTest, RoundTrip) {
+  Snapshot snap{SnapshotKind::kBm25Index, 3, 12345, std::string("payload\0bytes", 13)};
+  auto parsed = ParseSnapshot(EncodeSnapshot(snap), SnapshotKind::kBm25Index);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->version, 3u);
+  EXPECT_EQ(parsed->seq, 12345u);
+  EXPECT_EQ(parsed->payload, snap.payload);
+}
+
+TEST(SnapshotFileTest, DetectsEveryTruncationAndBitFlip) {
+  Snapshot snap{SnapshotKind::kBm25Index, 1, 7, "some index payload of moderate length"};
+  std::string bytes = EncodeSnapshot(snap);
+  for (size_t len = 0; len < bytes.size(); ++len) {
+    EXPECT_FALSE(ParseSnapshot(bytes.substr(0, len), SnapshotKind::kBm25Index).ok()) << len;
+  }
+  for (size_t pos = 0; pos < bytes.size(); ++pos) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = bytes;
+      flipped[pos] ^= static_cast<char>(1 << bit);
+      auto parsed = ParseSnapshot(flipped, SnapshotKind::kBm25Index);
+      EXPECT_FALSE(parsed.ok()) << "flip at " << pos << " bit " << bit;
+      if (!parsed.ok()) {
+        EXPECT_TRUE(parsed.status().IsCorruption());
+      }
+    }
+  }
+  std::string extended = bytes + "x";
+  EXPECT_FALSE(ParseSnapshot(extended, SnapshotKind::kBm25Index).ok());
+}
+
+TEST(SnapshotFileTest, FileMissingIsNotFound) {
+  TempDir dir;
+  auto read = ReadSnapshotFile(dir.path() / "none.snap", SnapshotKind::kBm25Index);
+  EXPECT_TRUE(read.status().IsNotFound());
+  Snapshot snap{SnapshotKind::kBm25Index, 1, 9, "abc"};
+  ASSERT_TRUE(WriteSnapshotFile(dir.path() / "a.snap", snap).ok());
+  auto back = ReadSnapshotFile(dir.path() / "a.snap", SnapshotKind::kBm25Index);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->seq, 9u);
+}
+
+TEST(RecordsTest, RoundTripAndCorruption) {
+  DocRecord doc{"/docs/a.html", "A title", 0xABCDEF, 1700000000000, {1, 2, 99}};
+  auto doc_back = DecodeDocRecord(EncodeDocRecord(doc));
+  ASSERT_TRUE(doc_back.ok());
+  EXPECT_EQ(doc_back->source, doc.source);
+  EXPECT_EQ(doc_back->point_ids, doc.point_ids);
+  EXPECT_EQ(doc_back->content_hash, doc.content_hash);
+
+  Chunk chunk{"d1", "src", "title", "A > B", "the text", 4, 10, 18};
+  auto chunk_back = DecodeChunk(EncodeChunk(chunk));
+  ASSERT_TRUE(chunk_back.ok());
+  EXPECT_EQ(chunk_back->section, "A > B");
+  EXPECT_EQ(chunk_back->text, "the text");
+  EXPECT_EQ(chunk_back->end, 18u);
+
+  auto change = DecodeChange(EncodeChange({ChangeOp::kDelete, 77}));
+  ASSERT_TRUE(change.ok());
+  EXPECT_EQ(change->op, ChangeOp::kDelete);
+  EXPECT_EQ(change->point_id, 77u);
+
+  std::string encoded = EncodeChunk(chunk);
+  for (size_t len = 0; len < encoded.size(); ++len) {
+    EXPECT_FALSE(DecodeChunk(std::string_view(encoded).substr(0, len)).ok());
+  }
+  EXPECT_FALSE(DecodeChange("\x01\x07\0\0\0\0\0\0\0\0").ok());  // unknown op
+  std::mt19937 rng(1);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string junk(rng() % 64, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    (void)DecodeDocRecord(junk);  // must not crash
+    (void)DecodeChunk(junk);
+  }
+}
+
+TEST(LmdbStoreTest, PutGetScanAndAbort) {
+  TempDir dir;
+  auto store = LmdbStore::Open(dir.path() / "store");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  {
+    auto txn = (*store)->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    for (uint64_t id = 1; id <= 300; ++id) {
+      ASSERT_TRUE((*txn)->Put(Table::kPoints, EncodeKey64(id), "v" + std::to_string(id)).ok());
+    }
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+  {
+    auto txn = (*store)->BeginWrite();
+    ASSERT_TRUE((*txn)->Put(Table::kPoints, EncodeKey64(1000), "uncommitted").ok());
+    // destroyed without commit: aborted
+  }
+  auto read = (*store)->BeginRead();
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(*(*read)->Get(Table::kPoints, EncodeKey64(7)), "v7");
+  EXPECT_TRUE((*read)->Get(Table::kPoints, EncodeKey64(1000)).status().IsNotFound());
+  EXPECT_EQ(*(*read)->Count(Table::kPoints), 300u);
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE((*read)->Scan(Table::kPoints, EncodeKey64(250), [&](auto key, auto) {
+    seen.push_back(DecodeKey64(key));
+    return seen.size() < 10;
+  }).ok());
+  ASSERT_EQ(seen.size(), 10u);
+  EXPECT_EQ(seen.front(), 250u);
+  EXPECT_EQ(seen.back(), 259u);
+  EXPECT_EQ(*(*read)->Count(Table::kDocs), 0u);
+}
+
+TEST(LmdbStoreTest, MapFullIsResourceExhaustedAndKeepsData) {
+  TempDir dir;
+  StoreOptions options;
+  options.map_size = 1 << 20;  // 1 MiB: fills quickly
+  auto store = LmdbStore::Open(dir.path() / "small", options);
+  ASSERT_TRUE(store.ok());
+  {
+    auto txn = (*store)->BeginWrite();
+    ASSERT_TRUE((*txn)->Put(Table::kMeta, "keep", "me").ok());
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+  Status failure;
+  {
+    auto txn = (*store)->BeginWrite();
+    std::string big(4000, 'x');
+    for (uint64_t id = 0; id < 10000 && failure.ok(); ++id) {
+      failure = (*txn)->Put(Table::kPoints, EncodeKey64(id), big);
+    }
+    if (failure.ok()) failure = (*txn)->Commit();
+  }
+  ASSERT_FALSE(failure.ok());
+  EXPECT_EQ(failure.code(), StatusCode::kResourceExhausted) << failure.ToString();
+  auto read = (*store)->BeginRead();
+  EXPECT_EQ(*(*read)->Get(Table::kMeta, "keep"), "me");
+  EXPECT_EQ(*(*read)->Count(Table::kPoints), 0u);
+}
+
+TEST(LmdbStoreTest, UnwritableDirectoryIsAClearError) {
+  if (::geteuid() == 0) {
+    // root ignores permissions; use a path under a regular file instead.
+    TempDir dir;
+    std::string file = (dir.path() / "file").string();
+    ASSERT_TRUE(WriteFileAtomic(file, "x").ok());
+    auto store = LmdbStore::Open(std::filesystem::path(file) / "sub");
+    EXPECT_FALSE(store.ok());
+    return;
+  }
+  auto store = LmdbStore::Open("/proc/quarry_cannot_write_here");
+  EXPECT_FALSE(store.ok());
+}
+
+}  // namespace
+}  // namespace quarry::storage
