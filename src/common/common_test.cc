@@ -89,3 +89,19 @@ TEST(FileUtilTest, ByteReaderBounds) {
 
 }  // namespace
 }  // namespace quarry
+
+#include "common/hash.h"
+
+namespace quarry {
+namespace {
+
+TEST(HashTest, DistinguishesCloseInputs) {
+  EXPECT_EQ(Hash64("hello world"), Hash64("hello world"));
+  EXPECT_NE(Hash64("hello world"), Hash64("hello worle"));
+  EXPECT_NE(Hash64(""), Hash64(std::string_view("\0", 1)));
+  EXPECT_NE(Hash64("abcdefgh"), Hash64("abcdefgh\0"));
+  EXPECT_NE(Hash64("a", 1), Hash64("a", 2));
+}
+
+}  // namespace
+}  // namespace quarry

@@ -43,6 +43,10 @@ Status LmdbStatus(int rc, std::string_view what) {
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
       return Status::Corruption(std::move(msg));
+    case EIO:
+      // LMDB reports a short write (the usual face of a full disk or a file
+      // size limit) as EIO.
+      return Status::IOError(msg + " (disk full or failing?)");
     case EACCES:
     case EROFS:
       return Status::IOError(msg + " (is the data directory writable?)");

@@ -1,0 +1,137 @@
+// Collection: a named set of documents, split into chunks, searchable by BM25.
+//
+// Writes go to the durable store first (LMDB); the in-memory BM25 index is
+// derived state, applied after the commit and snapshotted to `bm25.snap`. On
+// open, the newest valid snapshot is loaded and newer changes are replayed; a
+// missing, torn or corrupt snapshot is rebuilt from the store.
+//
+// Thread-safety: all methods may be called concurrently. Searches run in
+// parallel with each other; writes are serialised and exclude searches only
+// while the in-memory index is being updated.
+#ifndef QUARRY_COLLECTION_H_
+#define QUARRY_COLLECTION_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quarry/query.h"
+#include "quarry/status.h"
+#include "quarry/types.h"
+
+namespace quarry {
+
+// Fixed at creation and stored with the collection.
+struct CollectionOptions {
+  size_t chunk_max_tokens = 256;   // chunk budget in (approximate) word pieces
+  size_t chunk_overlap_tokens = 32;
+  float bm25_k1 = 0.9f;            // defaults; overridable per query
+  float bm25_b = 0.4f;
+  float title_boost = 1.0f;        // weight of title terms relative to body terms
+  bool stem = true;
+  bool remove_stop_words = true;
+};
+
+struct CollectionInfo {
+  std::string name;
+  uint64_t documents = 0;
+  uint64_t chunks = 0;
+  uint64_t terms = 0;              // distinct BM25 terms
+  uint64_t last_seq = 0;           // change sequence of the store
+  uint64_t snapshot_seq = 0;       // sequence covered by the index snapshot on disk
+  uint64_t disk_bytes = 0;         // store + snapshot files
+  uint64_t index_memory_bytes = 0; // in-memory BM25 index
+  CollectionOptions options;
+};
+
+// What happened to each document of an upsert.
+struct UpsertStats {
+  uint64_t added = 0;      // new documents
+  uint64_t replaced = 0;   // same key, changed content: old chunks removed
+  uint64_t unchanged = 0;  // same key, same content hash: nothing written
+  uint64_t chunks_written = 0;
+  uint64_t chunks_deleted = 0;
+};
+
+class Collection {
+ public:
+  ~Collection();
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  const std::string& name() const;
+  const CollectionOptions& options() const;
+
+  // Chunks, stores and indexes `docs` in one durable transaction: when this
+  // returns OK every document is stored; on error none of them is. A document
+  // whose doc_id exists is replaced (or left alone when its content is equal).
+  Result<UpsertStats> Upsert(std::vector<Document> docs);
+
+  // Removes a document and its chunks. NotFound when there is no such doc_id.
+  Result<uint64_t> DeleteDocument(const std::string& doc_id);
+  // Removes every document whose source starts with `prefix`; returns how many.
+  Result<uint64_t> DeleteBySourcePrefix(const std::string& prefix);
+
+  Result<SearchResponse> Search(const SearchRequest& request) const;
+  // The stored document record's chunks, in order (for `quarry info`, tests).
+  Result<std::vector<Chunk>> GetDocumentChunks(const std::string& doc_id) const;
+  // All doc ids, sorted.
+  Result<std::vector<std::string>> ListDocumentIds() const;
+
+  // Writes the index snapshot if it is behind the store, then prunes the change
+  // log it covers. Called by ingest at the end and every so many changes.
+  Status Flush();
+
+  CollectionInfo Info() const;
+
+ private:
+  friend class Engine;
+  struct Impl;
+  explicit Collection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Ingest of files and folders into a collection.
+struct IngestOptions {
+  size_t batch_documents = 256;     // documents per durable transaction
+  uint64_t max_file_bytes = 256ull << 20;
+  uint64_t flush_every_changes = 200000;  // snapshot the index this often
+  // Only files with these extensions (without the dot, lower case) are taken
+  // from folders; empty = every supported format. Files named explicitly are
+  // always taken.
+  std::vector<std::string> extensions;
+};
+
+struct IngestProgress {
+  uint64_t files_seen = 0;       // files found by the walk so far
+  uint64_t files_done = 0;
+  uint64_t documents = 0;        // documents committed
+  uint64_t chunks = 0;           // chunks written
+  uint64_t unchanged = 0;        // documents skipped as unchanged
+  uint64_t replaced = 0;
+  uint64_t bytes = 0;            // bytes of input read
+  uint64_t skipped_files = 0;    // unreadable, binary, empty, too large
+  uint64_t unsupported_files = 0;  // in folders, with no loader for their format
+  uint64_t bad_lines = 0;        // JSONL lines skipped
+  double elapsed_s = 0.0;
+  bool walk_done = false;
+  std::vector<std::string> first_errors;  // up to 10 "path: reason"
+};
+
+// Walks `paths` (files and folders, recursively; hidden entries skipped),
+// loads every supported file and upserts its documents in batches. Files are
+// keyed by their absolute path. Bad files are skipped and reported in the
+// progress, never fatal; a storage error (disk full) stops the ingest with
+// that error after keeping everything committed before it. `on_progress` is
+// called after every batch and at the end.
+Status IngestPaths(Collection* collection, const std::vector<std::filesystem::path>& paths,
+                   const IngestOptions& options,
+                   const std::function<void(const IngestProgress&)>& on_progress,
+                   IngestProgress* final_progress);
+
+}  // namespace quarry
+
+#endif  // QUARRY_COLLECTION_H_

@@ -1,0 +1,516 @@
+// `quarry`: the command line, a thin shell over include/quarry/ (and eval/).
+//
+// Exit codes: 0 success, 1 the command failed, 2 bad usage.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "eval/beir.h"
+#include "quarry/engine.h"
+
+namespace quarry::cli {
+namespace {
+
+struct GlobalFlags {
+  std::string data_dir = "./data";
+  std::string collection = "default";
+  bool json = false;
+  uint64_t map_size_mb = 64 * 1024;
+  int progress_ms = -1;  // < 0: 100 ms on a terminal, 2 s otherwise
+};
+
+int Fail(const Status& status) {
+  std::cerr << "quarry: error: " << status.message() << "\n";
+  return 1;
+}
+
+Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& flags, bool read_only = false) {
+  EngineOptions options;
+  options.data_dir = flags.data_dir;
+  options.map_size = flags.map_size_mb << 20;
+  options.read_only = read_only;
+  return Engine::Open(options);
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return buf;
+}
+
+uint64_t PeakRssBytes() {
+  struct rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+}
+
+// A single-line snippet of `text` around the first query word it contains.
+std::string Snippet(const std::string& text, const std::string& query, size_t width = 220) {
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  size_t best = std::string::npos;
+  std::string word;
+  auto consider = [&] {
+    if (word.size() >= 3) best = std::min(best, lower.find(word));
+    word.clear();
+  };
+  for (char c : query) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      consider();
+    }
+  }
+  consider();
+  size_t start = (best == std::string::npos || best < 60) ? 0 : best - 60;
+  while (start > 0 && start < text.size() && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
+  std::string out;
+  bool space = false;
+  for (size_t pos = start; pos < text.size() && out.size() < width; ++pos) {
+    char c = text[pos];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80)) out.pop_back();
+  if (start > 0) out = "…" + out;
+  if (start + out.size() < text.size()) out += "…";
+  return out;
+}
+
+void PrintProgress(const IngestProgress& p, bool tty, bool final) {
+  double rate_docs = p.elapsed_s > 0 ? p.documents / p.elapsed_s : 0;
+  double rate_chunks = p.elapsed_s > 0 ? p.chunks / p.elapsed_s : 0;
+  char line[256];
+  if (tty) {
+    constexpr int kWidth = 28;
+    double fraction = p.files_seen ? static_cast<double>(p.files_done) / p.files_seen : 1.0;
+    int filled = static_cast<int>(fraction * kWidth);
+    std::string bar(filled, '#');
+    bar.append(kWidth - filled, '.');
+    std::snprintf(line, sizeof(line),
+                  "\r[%s] %llu/%llu files  %llu docs  %llu chunks  %.0f docs/s  %.0f chunks/s ",
+                  bar.c_str(), (unsigned long long)p.files_done, (unsigned long long)p.files_seen,
+                  (unsigned long long)p.documents, (unsigned long long)p.chunks, rate_docs,
+                  rate_chunks);
+    std::cerr << line << (final ? "\n" : "") << std::flush;
+    return;
+  }
+  std::snprintf(line, sizeof(line),
+                "ingest: %llu/%llu files, %llu docs, %llu chunks, %.0f docs/s, %.0f chunks/s, %.1fs",
+                (unsigned long long)p.files_done, (unsigned long long)p.files_seen,
+                (unsigned long long)p.documents, (unsigned long long)p.chunks, rate_docs,
+                rate_chunks, p.elapsed_s);
+  std::cerr << line << "\n";
+}
+
+int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
+              const CollectionOptions& create_options, const IngestOptions& ingest_options) {
+  auto engine = OpenEngine(flags);
+  if (!engine.ok()) return Fail(engine.status());
+  auto collection = (*engine)->GetOrCreateCollection(flags.collection, create_options);
+  if (!collection.ok()) return Fail(collection.status());
+  bool tty = ::isatty(STDERR_FILENO);
+  auto last_print = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  auto on_progress = [&](const IngestProgress& progress) {
+    auto now = std::chrono::steady_clock::now();
+    auto interval = std::chrono::milliseconds(flags.progress_ms >= 0 ? flags.progress_ms
+                                              : tty                  ? 100
+                                                                     : 2000);
+    if (now - last_print < interval) return;
+    last_print = now;
+    if (!flags.json) PrintProgress(progress, tty, false);
+  };
+  std::vector<std::filesystem::path> inputs(paths.begin(), paths.end());
+  IngestProgress progress;
+  Status status = IngestPaths(*collection, inputs, ingest_options, on_progress, &progress);
+  auto info = (*collection)->Info();
+  double hours = progress.elapsed_s / 3600.0;
+  if (flags.json) {
+    nlohmann::json out = {
+        {"collection", flags.collection},
+        {"ok", status.ok()},
+        {"files", progress.files_done},
+        {"documents", progress.documents},
+        {"replaced", progress.replaced},
+        {"unchanged", progress.unchanged},
+        {"chunks", progress.chunks},
+        {"bytes", progress.bytes},
+        {"skipped_files", progress.skipped_files},
+        {"unsupported_files", progress.unsupported_files},
+        {"bad_lines", progress.bad_lines},
+        {"errors", progress.first_errors},
+        {"elapsed_s", progress.elapsed_s},
+        {"documents_per_hour", hours > 0 ? progress.documents / hours : 0},
+        {"mb_per_s", progress.elapsed_s > 0 ? progress.bytes / 1e6 / progress.elapsed_s : 0},
+        {"peak_rss_bytes", PeakRssBytes()},
+        {"collection_documents", info.documents},
+        {"collection_chunks", info.chunks}};
+    if (!status.ok()) out["error"] = status.message();
+    std::cout << out.dump(2) << "\n";
+  } else {
+    PrintProgress(progress, tty, true);
+    std::cerr << "ingested " << progress.documents << " documents (" << progress.replaced
+              << " replaced, " << progress.unchanged << " unchanged) as " << progress.chunks
+              << " chunks in " << std::fixed;
+    std::cerr.precision(1);
+    std::cerr << progress.elapsed_s << "s; collection '" << flags.collection << "' now holds "
+              << info.documents << " documents, " << info.chunks << " chunks\n";
+    if (progress.unsupported_files > 0) {
+      std::cerr << "ignored " << progress.unsupported_files << " files of unsupported formats\n";
+    }
+    if (progress.skipped_files > 0 || progress.bad_lines > 0) {
+      std::cerr << "skipped " << progress.skipped_files << " files";
+      if (progress.bad_lines > 0) std::cerr << " and " << progress.bad_lines << " bad JSONL lines";
+      std::cerr << "; first reasons:\n";
+      for (const auto& error : progress.first_errors) std::cerr << "  " << error << "\n";
+    }
+  }
+  if (!status.ok()) return Fail(status);
+  bool nothing_loaded = progress.documents + progress.unchanged == 0;
+  if (nothing_loaded && (progress.skipped_files > 0 || progress.bad_lines > 0)) {
+    std::cerr << "quarry: error: no document could be ingested\n";
+    return 1;
+  }
+  if (nothing_loaded && progress.files_seen == 0) {
+    std::cerr << "quarry: error: no supported files found (html, md, txt, jsonl)\n";
+    return 1;
+  }
+  return 0;
+}
+
+int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, size_t offset) {
+  auto engine = OpenEngine(flags);
+  if (!engine.ok()) return Fail(engine.status());
+  auto collection = (*engine)->GetCollection(flags.collection);
+  if (!collection.ok()) return Fail(collection.status());
+  SearchRequest request;
+  request.text = query;
+  request.limit = limit;
+  request.offset = offset;
+  auto response = (*collection)->Search(request);
+  if (!response.ok()) return Fail(response.status());
+  if (flags.json) {
+    nlohmann::json hits = nlohmann::json::array();
+    for (const auto& hit : response->hits) {
+      hits.push_back({{"id", hit.point_id},
+                      {"score", hit.score},
+                      {"doc_id", hit.chunk.doc_id},
+                      {"title", hit.chunk.title},
+                      {"section", hit.chunk.section},
+                      {"source", hit.chunk.source},
+                      {"chunk_index", hit.chunk.chunk_index},
+                      {"begin", hit.chunk.begin},
+                      {"end", hit.chunk.end},
+                      {"text", hit.chunk.text}});
+    }
+    nlohmann::json out = {{"collection", flags.collection},
+                          {"query", query},
+                          {"terms", response->query_terms},
+                          {"took_ms", response->took_ms},
+                          {"hits", hits}};
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  if (response->hits.empty()) {
+    std::cout << "no results for \"" << query << "\"\n";
+    return 0;
+  }
+  size_t rank = offset;
+  for (const auto& hit : response->hits) {
+    char score[32];
+    std::snprintf(score, sizeof(score), "%.3f", hit.score);
+    std::cout << ++rank << ". " << hit.chunk.title << "  [" << score << "]\n";
+    if (!hit.chunk.section.empty() && hit.chunk.section != hit.chunk.title) {
+      std::cout << "   § " << hit.chunk.section << "\n";
+    }
+    std::cout << "   " << hit.chunk.source << "\n";
+    std::cout << "   " << Snippet(hit.chunk.text, query) << "\n\n";
+  }
+  char took[32];
+  std::snprintf(took, sizeof(took), "%.2f", response->took_ms);
+  std::cout << response->hits.size() << " results in " << took << " ms\n";
+  return 0;
+}
+
+int RunInfo(const GlobalFlags& flags, bool collection_given) {
+  auto engine = OpenEngine(flags);
+  if (!engine.ok()) return Fail(engine.status());
+  std::vector<std::string> names;
+  if (collection_given) {
+    names.push_back(flags.collection);
+  } else {
+    names = (*engine)->ListCollections();
+  }
+  nlohmann::json collections = nlohmann::json::array();
+  for (const auto& name : names) {
+    auto collection = (*engine)->GetCollection(name);
+    if (!collection.ok()) return Fail(collection.status());
+    CollectionInfo info = (*collection)->Info();
+    collections.push_back({{"name", info.name},
+                           {"documents", info.documents},
+                           {"chunks", info.chunks},
+                           {"terms", info.terms},
+                           {"last_seq", info.last_seq},
+                           {"snapshot_seq", info.snapshot_seq},
+                           {"disk_bytes", info.disk_bytes},
+                           {"index_memory_bytes", info.index_memory_bytes},
+                           {"options",
+                            {{"chunk_max_tokens", info.options.chunk_max_tokens},
+                             {"chunk_overlap_tokens", info.options.chunk_overlap_tokens},
+                             {"bm25_k1", info.options.bm25_k1},
+                             {"bm25_b", info.options.bm25_b},
+                             {"title_boost", info.options.title_boost}}}});
+  }
+  if (flags.json) {
+    nlohmann::json out = {{"data_dir", flags.data_dir},
+                          {"collections", collections},
+                          {"process_peak_rss_bytes", PeakRssBytes()}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "data directory: " << flags.data_dir << "\n";
+  if (collections.empty()) std::cout << "no collections yet: quarry ingest PATH... to create one\n";
+  for (const auto& c : collections) {
+    std::cout << "collection " << c["name"].get<std::string>() << ": " << c["documents"]
+              << " documents, " << c["chunks"] << " chunks, " << c["terms"] << " terms\n"
+              << "  disk " << HumanBytes(c["disk_bytes"]) << ", index memory "
+              << HumanBytes(c["index_memory_bytes"]) << ", change seq " << c["last_seq"]
+              << " (snapshot at " << c["snapshot_seq"] << ")\n"
+              << "  chunks of " << c["options"]["chunk_max_tokens"] << " tokens (overlap "
+              << c["options"]["chunk_overlap_tokens"] << "), BM25 k1="
+              << c["options"]["bm25_k1"].get<float>() << " b=" << c["options"]["bm25_b"].get<float>()
+              << " title boost " << c["options"]["title_boost"].get<float>() << "\n";
+  }
+  std::cout << "process peak RSS: " << HumanBytes(PeakRssBytes()) << "\n";
+  return 0;
+}
+
+int RunDelete(const GlobalFlags& flags, const std::vector<std::string>& doc_ids,
+              const std::string& source_prefix) {
+  if (doc_ids.empty() && source_prefix.empty()) {
+    std::cerr << "quarry: error: give document ids or --source PREFIX\n";
+    return 2;
+  }
+  auto engine = OpenEngine(flags);
+  if (!engine.ok()) return Fail(engine.status());
+  auto collection = (*engine)->GetCollection(flags.collection);
+  if (!collection.ok()) return Fail(collection.status());
+  uint64_t deleted = 0;
+  int exit_code = 0;
+  for (const auto& doc_id : doc_ids) {
+    auto result = (*collection)->DeleteDocument(doc_id);
+    if (!result.ok()) {
+      std::cerr << "quarry: error: " << result.status().message() << "\n";
+      exit_code = 1;
+      continue;
+    }
+    deleted += *result;
+  }
+  if (!source_prefix.empty()) {
+    std::string prefix = source_prefix;
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(prefix, ec);
+    if (!ec && std::filesystem::exists(absolute, ec)) prefix = absolute.lexically_normal().string();
+    auto result = (*collection)->DeleteBySourcePrefix(prefix);
+    if (!result.ok()) return Fail(result.status());
+    deleted += *result;
+  }
+  if (flags.json) {
+    std::cout << nlohmann::json({{"deleted_documents", deleted}, {"ok", exit_code == 0}}).dump(2) << "\n";
+  } else {
+    std::cout << "deleted " << deleted << " documents from '" << flags.collection << "'\n";
+  }
+  return exit_code;
+}
+
+int RunEval(GlobalFlags flags, const std::string& beir_dir, bool collection_given, bool reindex,
+            const CollectionOptions& create_options) {
+  auto set = eval::LoadBeir(beir_dir);
+  if (!set.ok()) return Fail(set.status());
+  if (!collection_given) {
+    std::string base = std::filesystem::path(beir_dir).lexically_normal().filename().string();
+    if (base.empty()) base = std::filesystem::path(beir_dir).lexically_normal().parent_path().filename().string();
+    flags.collection = "beir-" + base;
+  }
+  auto engine = OpenEngine(flags);
+  if (!engine.ok()) return Fail(engine.status());
+  if (reindex) {
+    Status dropped = (*engine)->DropCollection(flags.collection);
+    if (!dropped.ok() && !dropped.IsNotFound()) return Fail(dropped);
+  }
+  auto collection = (*engine)->GetOrCreateCollection(flags.collection, create_options);
+  if (!collection.ok()) return Fail(collection.status());
+  IngestProgress progress;
+  double index_s = 0;
+  if ((*collection)->Info().documents == 0) {
+    if (!flags.json) std::cerr << "indexing " << set->corpus.string() << " into '" << flags.collection << "'\n";
+    Status status = IngestPaths(*collection, {set->corpus}, IngestOptions{}, nullptr, &progress);
+    if (!status.ok()) return Fail(status);
+    index_s = progress.elapsed_s;
+  }
+  auto metrics = eval::Evaluate(**collection, *set);
+  if (!metrics.ok()) return Fail(metrics.status());
+  auto info = (*collection)->Info();
+  if (flags.json) {
+    nlohmann::json out = {{"dataset", beir_dir},
+                          {"collection", flags.collection},
+                          {"mode", "sparse"},
+                          {"queries", metrics->queries},
+                          {"documents", info.documents},
+                          {"chunks", info.chunks},
+                          {"ndcg@10", metrics->ndcg_at_10},
+                          {"recall@100", metrics->recall_at_100},
+                          {"mrr@10", metrics->mrr_at_10},
+                          {"p50_ms", metrics->p50_ms},
+                          {"p99_ms", metrics->p99_ms},
+                          {"mean_ms", metrics->mean_ms},
+                          {"index_s", index_s},
+                          {"bm25_k1", info.options.bm25_k1},
+                          {"bm25_b", info.options.bm25_b},
+                          {"title_boost", info.options.title_boost}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%s: %zu queries over %llu documents (%llu chunks)\n", beir_dir.c_str(),
+              metrics->queries, (unsigned long long)info.documents, (unsigned long long)info.chunks);
+  std::printf("  nDCG@10    %.4f\n  Recall@100 %.4f\n  MRR@10     %.4f\n", metrics->ndcg_at_10,
+              metrics->recall_at_100, metrics->mrr_at_10);
+  std::printf("  latency    p50 %.3f ms, p99 %.3f ms (top 300 chunks, with payloads)\n",
+              metrics->p50_ms, metrics->p99_ms);
+  return 0;
+}
+
+void AddCollectionOptions(CLI::App* cmd, CollectionOptions* o) {
+  cmd->add_option("--chunk-tokens", o->chunk_max_tokens, "chunk budget in word pieces (new collections)")
+      ->check(CLI::Range(16, 8192));
+  cmd->add_option("--chunk-overlap", o->chunk_overlap_tokens, "overlap between chunks in word pieces")
+      ->check(CLI::Range(0, 4096));
+  cmd->add_option("--k1", o->bm25_k1, "BM25 k1 (new collections)")->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--b", o->bm25_b, "BM25 b (new collections)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--title-boost", o->title_boost, "weight of title terms (new collections)")
+      ->check(CLI::Range(0.0, 100.0));
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"Quarry: a retrieval engine for documentation search and RAG"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "quarry 0.1.0");
+  GlobalFlags flags;
+  auto add_common = [&](CLI::App* cmd, bool with_collection) {
+    cmd->add_option("--data", flags.data_dir, "data directory")->capture_default_str();
+    if (with_collection) {
+      cmd->add_option("--collection,-c", flags.collection, "collection name")->capture_default_str();
+    }
+    cmd->add_flag("--json", flags.json, "machine-readable output");
+    cmd->add_option("--map-size-mb", flags.map_size_mb, "LMDB map size per collection, MiB")
+        ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  };
+
+  CollectionOptions create_options;
+  IngestOptions ingest_options;
+  std::vector<std::string> ingest_paths;
+  std::string extensions;
+  auto* ingest = app.add_subcommand("ingest", "index files and folders (html, md, txt, jsonl)");
+  add_common(ingest, true);
+  ingest->add_option("paths", ingest_paths, "files or folders")->required();
+  ingest->add_option("--ext", extensions, "only these extensions from folders, e.g. html,md");
+  ingest->add_option("--batch", ingest_options.batch_documents, "documents per transaction")
+      ->check(CLI::Range(1, 100000));
+  ingest->add_option("--progress-ms", flags.progress_ms,
+                     "progress line interval (default 100 ms on a terminal, 2000 otherwise)")
+      ->check(CLI::Range(0, 3600000));
+  AddCollectionOptions(ingest, &create_options);
+
+  std::string query;
+  size_t limit = 10;
+  size_t offset = 0;
+  auto* search = app.add_subcommand("search", "search a collection");
+  add_common(search, true);
+  search->add_option("query", query, "query text")->required();
+  search->add_option("--limit,-n", limit, "number of results")->check(CLI::Range(1, 10000));
+  search->add_option("--offset", offset, "skip this many results")->check(CLI::Range(0, 100000));
+
+  auto* info = app.add_subcommand("info", "collections, counts, disk and memory");
+  add_common(info, true);
+
+  std::vector<std::string> delete_ids;
+  std::string delete_source;
+  auto* del = app.add_subcommand("delete", "delete documents by id or source prefix");
+  add_common(del, true);
+  del->add_option("doc_ids", delete_ids, "document ids (for files: the absolute path)");
+  del->add_option("--source", delete_source, "delete every document whose source starts with this");
+
+  std::string beir_dir;
+  bool reindex = false;
+  auto* eval_cmd = app.add_subcommand("eval", "evaluate retrieval quality on a BEIR folder");
+  add_common(eval_cmd, true);
+  eval_cmd->add_option("--beir", beir_dir, "BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+      ->required();
+  eval_cmd->add_flag("--reindex", reindex, "drop and rebuild the evaluation collection");
+  AddCollectionOptions(eval_cmd, &create_options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (Status name_ok = Engine::ValidateCollectionName(flags.collection); !name_ok.ok()) {
+    std::cerr << "quarry: error: " << name_ok.message() << "\n";
+    return 2;
+  }
+  if (*ingest) {
+    size_t start = 0;
+    while (start < extensions.size()) {
+      size_t end = extensions.find(',', start);
+      if (end == std::string::npos) end = extensions.size();
+      std::string ext = extensions.substr(start, end - start);
+      if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (!ext.empty()) ingest_options.extensions.push_back(ext);
+      start = end + 1;
+    }
+    return RunIngest(flags, ingest_paths, create_options, ingest_options);
+  }
+  if (*search) return RunSearch(flags, query, limit, offset);
+  if (*info) return RunInfo(flags, info->count("--collection") > 0);
+  if (*del) return RunDelete(flags, delete_ids, delete_source);
+  if (*eval_cmd) {
+    return RunEval(flags, beir_dir, eval_cmd->count("--collection") > 0, reindex, create_options);
+  }
+  return 2;
+}
+
+}  // namespace quarry::cli
+
+int main(int argc, char** argv) {
+  try {
+    return quarry::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "quarry: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

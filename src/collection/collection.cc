@@ -1,0 +1,583 @@
+#include "collection/collection_impl.h"
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <shared_mutex>
+
+#include "common/file_util.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "storage/records.h"
+#include "storage/snapshot_file.h"
+
+namespace quarry {
+
+using storage::Change;
+using storage::ChangeOp;
+using storage::DocRecord;
+using storage::Table;
+
+namespace {
+
+constexpr uint32_t kBm25SnapshotVersion = 1;
+constexpr const char* kSnapshotFile = "bm25.snap";
+
+uint64_t NowUnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string EncodeU64(uint64_t v) {
+  std::string out;
+  PutFixed64(&out, v);
+  return out;
+}
+
+Result<uint64_t> ReadMetaU64(const storage::Txn& txn, std::string_view key) {
+  auto value = txn.Get(Table::kMeta, key);
+  if (value.status().IsNotFound()) return uint64_t{0};
+  if (!value.ok()) return value.status();
+  if (value->size() != 8) return Status::Corruption("bad meta value for " + std::string(key));
+  return DecodeFixed64(value->data());
+}
+
+// The last component of a heading path ("A > B > C" -> "C").
+std::string_view LastHeading(std::string_view path) {
+  size_t pos = path.rfind(" > ");
+  return pos == std::string_view::npos ? path : path.substr(pos + 3);
+}
+
+}  // namespace
+
+nlohmann::json OptionsToJson(const CollectionOptions& o) {
+  return {{"chunk_max_tokens", o.chunk_max_tokens}, {"chunk_overlap_tokens", o.chunk_overlap_tokens},
+          {"bm25_k1", o.bm25_k1},                   {"bm25_b", o.bm25_b},
+          {"title_boost", o.title_boost},           {"stem", o.stem},
+          {"remove_stop_words", o.remove_stop_words}};
+}
+
+Result<CollectionOptions> OptionsFromJson(std::string_view text) {
+  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return Status::Corruption("collection config is not a JSON object");
+  }
+  CollectionOptions o;
+  try {
+    o.chunk_max_tokens = json.value("chunk_max_tokens", o.chunk_max_tokens);
+    o.chunk_overlap_tokens = json.value("chunk_overlap_tokens", o.chunk_overlap_tokens);
+    o.bm25_k1 = json.value("bm25_k1", o.bm25_k1);
+    o.bm25_b = json.value("bm25_b", o.bm25_b);
+    o.title_boost = json.value("title_boost", o.title_boost);
+    o.stem = json.value("stem", o.stem);
+    o.remove_stop_words = json.value("remove_stop_words", o.remove_stop_words);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string("collection config: ") + e.what());
+  }
+  return o;
+}
+
+Status ValidateCollectionOptions(const CollectionOptions& o) {
+  if (o.chunk_max_tokens < 16 || o.chunk_max_tokens > 8192) {
+    return Status::InvalidArgument("chunk size must be between 16 and 8192 tokens");
+  }
+  if (o.chunk_overlap_tokens >= o.chunk_max_tokens / 2 + 1) {
+    return Status::InvalidArgument("chunk overlap must be less than half the chunk size");
+  }
+  if (!(o.bm25_k1 >= 0.0f && o.bm25_k1 <= 10.0f)) {
+    return Status::InvalidArgument("bm25 k1 must be in [0, 10]");
+  }
+  if (!(o.bm25_b >= 0.0f && o.bm25_b <= 1.0f)) {
+    return Status::InvalidArgument("bm25 b must be in [0, 1]");
+  }
+  if (!(o.title_boost >= 0.0f && o.title_boost <= 100.0f)) {
+    return Status::InvalidArgument("title boost must be in [0, 100]");
+  }
+  return Status::OK();
+}
+
+Collection::Impl::Impl(std::string name_in, std::filesystem::path dir_in, CollectionOptions options_in)
+    : name(std::move(name_in)),
+      dir(std::move(dir_in)),
+      options(options_in),
+      analyzer(text::AnalyzerOptions{options_in.remove_stop_words, options_in.stem, "english"}),
+      chunker(text::ChunkerOptions{options_in.chunk_max_tokens, options_in.chunk_overlap_tokens, {}}),
+      index(index::Bm25Params{options_in.bm25_k1, options_in.bm25_b}) {}
+
+Result<std::unique_ptr<Collection::Impl>> Collection::Impl::Open(
+    const std::string& name, const std::filesystem::path& dir, const CollectionOptions* create,
+    const storage::StoreOptions& store_options) {
+  QUARRY_ASSIGN_OR_RETURN(auto store, storage::LmdbStore::Open(dir, store_options));
+  CollectionOptions options;
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+    auto config = txn->Get(Table::kMeta, storage::kMetaConfig);
+    if (config.ok()) {
+      QUARRY_ASSIGN_OR_RETURN(options, OptionsFromJson(*config));
+    } else if (!config.status().IsNotFound()) {
+      return config.status();
+    } else if (create == nullptr) {
+      return Status::NotFound("collection '" + name + "' does not exist");
+    } else {
+      QUARRY_RETURN_IF_ERROR(ValidateCollectionOptions(*create));
+      options = *create;
+      txn.reset();
+      QUARRY_ASSIGN_OR_RETURN(auto wtxn, store->BeginWrite());
+      QUARRY_RETURN_IF_ERROR(
+          wtxn->Put(Table::kMeta, storage::kMetaConfig, OptionsToJson(options).dump()));
+      QUARRY_RETURN_IF_ERROR(wtxn->Commit());
+    }
+  }
+  auto impl = std::make_unique<Impl>(name, dir, options);
+  impl->store = std::move(store);
+  impl->read_only = store_options.read_only;
+  QUARRY_RETURN_IF_ERROR(impl->LoadIndex());
+  return impl;
+}
+
+void Collection::Impl::ChunkTerms(const Chunk& chunk, std::vector<index::WeightedTerm>* terms,
+                                  float* length) const {
+  terms->clear();
+  std::vector<std::string> scratch;
+  float total = 0.0f;
+  auto add = [&](std::string_view text, float weight) {
+    if (weight <= 0.0f || text.empty()) return;
+    scratch.clear();
+    analyzer.Analyze(text, &scratch);
+    for (auto& term : scratch) terms->push_back({std::move(term), weight});
+    total += weight * static_cast<float>(scratch.size());
+  };
+  add(chunk.title, options.title_boost);
+  std::string_view heading = LastHeading(chunk.section);
+  if (heading != chunk.title) add(heading, 1.0f);
+  add(chunk.text, 1.0f);
+  *length = std::max(total, 1.0f);
+}
+
+Status Collection::Impl::ApplyChunkToIndex(uint64_t point_id, const Chunk& chunk) {
+  std::vector<index::WeightedTerm> terms;
+  float length = 0;
+  ChunkTerms(chunk, &terms, &length);
+  index.Add(point_id, terms, length);
+  return Status::OK();
+}
+
+Status Collection::Impl::RebuildIndex() {
+  index = index::Bm25Index(index::Bm25Params{options.bm25_k1, options.bm25_b});
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+  QUARRY_ASSIGN_OR_RETURN(applied_seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kPoints, "", [&](std::string_view key,
+                                                           std::string_view value) {
+    auto chunk = storage::DecodeChunk(value);
+    if (!chunk.ok()) {
+      status = chunk.status().WithContext("point " + std::to_string(DecodeKey64(key)));
+      return false;
+    }
+    status = ApplyChunkToIndex(DecodeKey64(key), *chunk);
+    return status.ok();
+  }));
+  return status;
+}
+
+Status Collection::Impl::ReplayChanges(const storage::Txn& txn, uint64_t after_seq) {
+  Status status;
+  std::vector<uint64_t> to_add;
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
+                                  [&](std::string_view, std::string_view value) {
+    auto change = storage::DecodeChange(value);
+    if (!change.ok()) {
+      status = change.status();
+      return false;
+    }
+    if (change->op == ChangeOp::kDelete) {
+      index.Remove(change->point_id);
+      return true;
+    }
+    if (index.Contains(change->point_id)) return true;
+    auto bytes = txn.Get(Table::kPoints, EncodeKey64(change->point_id));
+    if (bytes.status().IsNotFound()) return true;  // deleted by a later change
+    if (!bytes.ok()) {
+      status = bytes.status();
+      return false;
+    }
+    auto chunk = storage::DecodeChunk(*bytes);
+    if (!chunk.ok()) {
+      status = chunk.status();
+      return false;
+    }
+    status = ApplyChunkToIndex(change->point_id, *chunk);
+    return status.ok();
+  }));
+  return status;
+}
+
+Status Collection::Impl::LoadIndex() {
+  uint64_t last_seq = 0;
+  uint64_t pruned_seq = 0;
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+    QUARRY_ASSIGN_OR_RETURN(last_seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
+    QUARRY_ASSIGN_OR_RETURN(pruned_seq, ReadMetaU64(*txn, storage::kMetaPrunedSeq));
+    auto snapshot = storage::ReadSnapshotFile(dir / kSnapshotFile, storage::SnapshotKind::kBm25Index);
+    std::string why;
+    if (snapshot.ok()) {
+      if (snapshot->version != kBm25SnapshotVersion) {
+        why = "unsupported snapshot version " + std::to_string(snapshot->version);
+      } else if (snapshot->seq > last_seq) {
+        why = "snapshot is ahead of the store (seq " + std::to_string(snapshot->seq) + " > " +
+              std::to_string(last_seq) + ")";
+      } else if (snapshot->seq < pruned_seq) {
+        why = "snapshot is older than the change log (seq " + std::to_string(snapshot->seq) +
+              " < " + std::to_string(pruned_seq) + ")";
+      } else {
+        auto loaded = index::Bm25Index::Deserialize(snapshot->payload);
+        if (loaded.ok()) {
+          index = std::move(loaded).value();
+          index.set_params(index::Bm25Params{options.bm25_k1, options.bm25_b});
+          snapshot_seq = snapshot->seq;
+          Status replay = ReplayChanges(*txn, snapshot->seq);
+          if (replay.ok()) {
+            applied_seq = last_seq;
+            return Status::OK();
+          }
+          why = "replay failed: " + replay.ToString();
+        } else {
+          why = loaded.status().ToString();
+        }
+      }
+    } else if (!snapshot.status().IsNotFound()) {
+      why = snapshot.status().ToString();
+    } else if (last_seq > 0) {
+      why = "no index snapshot";
+    }
+    if (!why.empty()) {
+      LogWarning("collection '" + name + "': rebuilding the BM25 index from the store: " + why);
+    }
+  }
+  snapshot_seq = 0;
+  QUARRY_RETURN_IF_ERROR(RebuildIndex());
+  if (!read_only && applied_seq > 0) {
+    Status flushed = FlushLocked();
+    if (!flushed.ok()) LogWarning("cannot write index snapshot: " + flushed.ToString());
+  }
+  return Status::OK();
+}
+
+Status Collection::Impl::FlushLocked() {
+  if (read_only) return Status::OK();
+  std::string payload;
+  uint64_t seq;
+  {
+    std::shared_lock lock(index_mu);
+    if (applied_seq == snapshot_seq &&
+        std::filesystem::exists(dir / kSnapshotFile)) {
+      return Status::OK();
+    }
+    payload = index.Serialize();
+    seq = applied_seq;
+  }
+  QUARRY_RETURN_IF_ERROR(storage::WriteSnapshotFile(
+      dir / kSnapshotFile,
+      storage::Snapshot{storage::SnapshotKind::kBm25Index, kBm25SnapshotVersion, seq,
+                        std::move(payload)}));
+  snapshot_seq = seq;
+  // The snapshot now covers every change <= seq: prune them.
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginWrite());
+  std::vector<std::string> keys;
+  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kChanges, "", [&](std::string_view key, std::string_view) {
+    if (DecodeKey64(key) > seq) return false;
+    keys.emplace_back(key);
+    return true;
+  }));
+  for (const auto& key : keys) QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kChanges, key));
+  QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaPrunedSeq, EncodeU64(seq)));
+  return txn->Commit();
+}
+
+// ---------------------------------------------------------------------------
+
+Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Collection::~Collection() {
+  if (impl_ != nullptr && !impl_->read_only) {
+    std::lock_guard write_lock(impl_->write_mu);
+    Status st = impl_->FlushLocked();
+    if (!st.ok()) LogWarning("collection '" + impl_->name + "': " + st.ToString());
+  }
+}
+
+const std::string& Collection::name() const { return impl_->name; }
+const CollectionOptions& Collection::options() const { return impl_->options; }
+
+Result<UpsertStats> Collection::Upsert(std::vector<Document> docs) {
+  Impl& im = *impl_;
+  if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
+  std::lock_guard write_lock(im.write_mu);
+  UpsertStats stats;
+
+  struct Prepared {
+    uint64_t hash = 0;
+    bool unchanged = false;
+    std::vector<Chunk> chunks;
+  };
+  std::vector<Prepared> prepared(docs.size());
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginRead());
+    std::string config = OptionsToJson(im.options).dump();
+    for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
+      Document& doc = docs[doc_idx];
+      if (doc.doc_id.empty()) return Status::InvalidArgument("document without an id");
+      std::string keyed = doc.title;
+      keyed += '\0';
+      keyed += doc.source;
+      keyed += '\0';
+      prepared[doc_idx].hash = Hash64(doc.text, Hash64(keyed, Hash64(config)));
+      auto existing = txn->Get(Table::kDocs, doc.doc_id);
+      if (existing.ok()) {
+        auto record = storage::DecodeDocRecord(*existing);
+        if (record.ok() && record->content_hash == prepared[doc_idx].hash) {
+          prepared[doc_idx].unchanged = true;
+          continue;
+        }
+      } else if (!existing.status().IsNotFound()) {
+        return existing.status();
+      }
+    }
+  }
+  // Chunk and analyse outside the store transaction.
+  struct Op {
+    bool add;
+    uint64_t point_id;
+    size_t doc_idx;
+    size_t chunk_idx;
+  };
+  for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
+    if (!prepared[doc_idx].unchanged) prepared[doc_idx].chunks = im.chunker.Split(docs[doc_idx]);
+  }
+
+  std::vector<Op> ops;
+  uint64_t seq = 0;
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginWrite());
+    QUARRY_ASSIGN_OR_RETURN(seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
+    QUARRY_ASSIGN_OR_RETURN(uint64_t next_point, ReadMetaU64(*txn, storage::kMetaNextPointId));
+    if (next_point == 0) next_point = 1;
+    uint64_t now = NowUnixMs();
+    for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
+      Prepared& prep = prepared[doc_idx];
+      const Document& doc = docs[doc_idx];
+      if (prep.unchanged) {
+        ++stats.unchanged;
+        continue;
+      }
+      auto existing = txn->Get(Table::kDocs, doc.doc_id);
+      if (existing.ok()) {
+        QUARRY_ASSIGN_OR_RETURN(DocRecord old, storage::DecodeDocRecord(*existing));
+        if (old.content_hash == prep.hash) {  // duplicate within this batch
+          ++stats.unchanged;
+          continue;
+        }
+        for (uint64_t point_id : old.point_ids) {
+          QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kPoints, EncodeKey64(point_id)));
+          QUARRY_RETURN_IF_ERROR(txn->Put(Table::kChanges, EncodeKey64(++seq),
+                                          storage::EncodeChange({ChangeOp::kDelete, point_id})));
+          ops.push_back({false, point_id, 0, 0});
+          ++stats.chunks_deleted;
+        }
+        ++stats.replaced;
+      } else if (!existing.status().IsNotFound()) {
+        return existing.status();
+      } else {
+        ++stats.added;
+      }
+      DocRecord record{doc.source, doc.title, prep.hash, now, {}};
+      for (size_t chunk_idx = 0; chunk_idx < prep.chunks.size(); ++chunk_idx) {
+        uint64_t point_id = next_point++;
+        QUARRY_RETURN_IF_ERROR(txn->Put(Table::kPoints, EncodeKey64(point_id),
+                                        storage::EncodeChunk(prep.chunks[chunk_idx])));
+        QUARRY_RETURN_IF_ERROR(txn->Put(Table::kChanges, EncodeKey64(++seq),
+                                        storage::EncodeChange({ChangeOp::kUpsert, point_id})));
+        record.point_ids.push_back(point_id);
+        ops.push_back({true, point_id, doc_idx, chunk_idx});
+        ++stats.chunks_written;
+      }
+      QUARRY_RETURN_IF_ERROR(txn->Put(Table::kDocs, doc.doc_id, storage::EncodeDocRecord(record)));
+    }
+    if (ops.empty()) return stats;
+    QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaNextPointId, EncodeU64(next_point)));
+    QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaLastSeq, EncodeU64(seq)));
+    QUARRY_RETURN_IF_ERROR(txn->Commit());
+  }
+  // Durable now. Analyse, then apply to the in-memory index in order.
+  std::vector<std::vector<index::WeightedTerm>> terms(ops.size());
+  std::vector<float> lengths(ops.size());
+  for (size_t op_idx = 0; op_idx < ops.size(); ++op_idx) {
+    if (ops[op_idx].add) {
+      im.ChunkTerms(prepared[ops[op_idx].doc_idx].chunks[ops[op_idx].chunk_idx], &terms[op_idx],
+                    &lengths[op_idx]);
+    }
+  }
+  std::unique_lock lock(im.index_mu);
+  for (size_t op_idx = 0; op_idx < ops.size(); ++op_idx) {
+    if (ops[op_idx].add) {
+      im.index.Add(ops[op_idx].point_id, terms[op_idx], lengths[op_idx]);
+    } else {
+      im.index.Remove(ops[op_idx].point_id);
+    }
+  }
+  im.applied_seq = seq;
+  return stats;
+}
+
+Result<uint64_t> Collection::Impl::DeleteWhere(
+    const std::function<bool(std::string_view doc_id, const DocRecord&)>& match) {
+  if (read_only) return Status::FailedPrecondition("collection opened read-only");
+  std::lock_guard write_lock(write_mu);
+  std::vector<uint64_t> removed;
+  uint64_t deleted_docs = 0;
+  uint64_t seq = 0;
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginWrite());
+    QUARRY_ASSIGN_OR_RETURN(seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
+    std::vector<std::pair<std::string, DocRecord>> victims;
+    Status status;
+    QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kDocs, "", [&](std::string_view key,
+                                                           std::string_view value) {
+      auto record = storage::DecodeDocRecord(value);
+      if (!record.ok()) {
+        status = record.status();
+        return false;
+      }
+      if (match(key, *record)) victims.emplace_back(std::string(key), std::move(record).value());
+      return true;
+    }));
+    QUARRY_RETURN_IF_ERROR(status);
+    for (auto& [doc_id, record] : victims) {
+      for (uint64_t point_id : record.point_ids) {
+        QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kPoints, EncodeKey64(point_id)));
+        QUARRY_RETURN_IF_ERROR(txn->Put(Table::kChanges, EncodeKey64(++seq),
+                                        storage::EncodeChange({ChangeOp::kDelete, point_id})));
+        removed.push_back(point_id);
+      }
+      QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kDocs, doc_id));
+      ++deleted_docs;
+    }
+    if (deleted_docs == 0) return uint64_t{0};
+    QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaLastSeq, EncodeU64(seq)));
+    QUARRY_RETURN_IF_ERROR(txn->Commit());
+  }
+  std::unique_lock lock(index_mu);
+  for (uint64_t point_id : removed) index.Remove(point_id);
+  applied_seq = seq;
+  return deleted_docs;
+}
+
+Result<uint64_t> Collection::DeleteDocument(const std::string& doc_id) {
+  QUARRY_ASSIGN_OR_RETURN(uint64_t deleted,
+                          impl_->DeleteWhere([&](std::string_view key, const DocRecord&) {
+                            return key == doc_id;
+                          }));
+  if (deleted == 0) return Status::NotFound("no document '" + doc_id + "' in collection '" + name() + "'");
+  return deleted;
+}
+
+Result<uint64_t> Collection::DeleteBySourcePrefix(const std::string& prefix) {
+  if (prefix.empty()) return Status::InvalidArgument("empty source prefix");
+  return impl_->DeleteWhere([&](std::string_view, const DocRecord& record) {
+    return std::string_view(record.source).starts_with(prefix);
+  });
+}
+
+Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
+  const Impl& im = *impl_;
+  auto start = std::chrono::steady_clock::now();
+  if (request.limit == 0) return Status::InvalidArgument("limit must be at least 1");
+  if (request.limit > 10000 || request.offset > 100000) {
+    return Status::InvalidArgument("limit must be at most 10000 and offset at most 100000");
+  }
+  SearchResponse response;
+  im.analyzer.Analyze(request.text, &response.query_terms);
+  std::vector<index::ScoredPoint> top;
+  {
+    std::shared_lock lock(im.index_mu);
+    top = im.index.Search(response.query_terms, request.offset + request.limit);
+  }
+  if (top.size() > request.offset) {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginRead());
+    for (size_t rank = request.offset; rank < top.size(); ++rank) {
+      SearchHit hit;
+      hit.point_id = top[rank].point_id;
+      hit.score = top[rank].score;
+      if (request.with_text) {
+        auto bytes = txn->Get(Table::kPoints, EncodeKey64(hit.point_id));
+        if (bytes.status().IsNotFound()) continue;  // deleted after we searched
+        if (!bytes.ok()) return bytes.status();
+        QUARRY_ASSIGN_OR_RETURN(hit.chunk, storage::DecodeChunk(*bytes));
+      }
+      response.hits.push_back(std::move(hit));
+    }
+  }
+  response.took_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return response;
+}
+
+Result<std::vector<Chunk>> Collection::GetDocumentChunks(const std::string& doc_id) const {
+  QUARRY_ASSIGN_OR_RETURN(auto txn, impl_->store->BeginRead());
+  auto bytes = txn->Get(Table::kDocs, doc_id);
+  if (bytes.status().IsNotFound()) return Status::NotFound("no document '" + doc_id + "'");
+  if (!bytes.ok()) return bytes.status();
+  QUARRY_ASSIGN_OR_RETURN(DocRecord record, storage::DecodeDocRecord(*bytes));
+  std::vector<Chunk> chunks;
+  for (uint64_t point_id : record.point_ids) {
+    QUARRY_ASSIGN_OR_RETURN(std::string_view point, txn->Get(Table::kPoints, EncodeKey64(point_id)));
+    QUARRY_ASSIGN_OR_RETURN(Chunk chunk, storage::DecodeChunk(point));
+    chunks.push_back(std::move(chunk));
+  }
+  return chunks;
+}
+
+Result<std::vector<std::string>> Collection::ListDocumentIds() const {
+  QUARRY_ASSIGN_OR_RETURN(auto txn, impl_->store->BeginRead());
+  std::vector<std::string> ids;
+  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kDocs, "", [&](std::string_view key, std::string_view) {
+    ids.emplace_back(key);
+    return true;
+  }));
+  return ids;
+}
+
+Status Collection::Flush() {
+  std::lock_guard write_lock(impl_->write_mu);
+  return impl_->FlushLocked();
+}
+
+CollectionInfo Collection::Info() const {
+  const Impl& im = *impl_;
+  CollectionInfo info;
+  info.name = im.name;
+  info.options = im.options;
+  if (auto txn = im.store->BeginRead(); txn.ok()) {
+    info.documents = (*txn)->Count(Table::kDocs).ok() ? *(*txn)->Count(Table::kDocs) : 0;
+    info.chunks = (*txn)->Count(Table::kPoints).ok() ? *(*txn)->Count(Table::kPoints) : 0;
+    auto last = ReadMetaU64(**txn, storage::kMetaLastSeq);
+    info.last_seq = last.ok() ? *last : 0;
+  }
+  {
+    std::shared_lock lock(im.index_mu);
+    auto stats = im.index.Stats();
+    info.terms = stats.terms;
+    info.index_memory_bytes = stats.memory_bytes;
+    info.snapshot_seq = im.snapshot_seq;
+  }
+  info.disk_bytes = im.store->Stats().file_bytes;
+  std::error_code ec;
+  auto snap_size = std::filesystem::file_size(im.dir / kSnapshotFile, ec);
+  if (!ec) info.disk_bytes += snap_size;
+  return info;
+}
+
+}  // namespace quarry

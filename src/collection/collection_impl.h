@@ -1,0 +1,72 @@
+// Collection::Impl: the parts behind the public Collection (store, analyzer,
+// chunker, BM25 index) and the recovery logic. Internal to src/collection/.
+//
+// Locking: `write_mu` serialises writers (upsert, delete, flush) end to end;
+// `index_mu` guards the in-memory index (shared for searches, exclusive while
+// a committed change is applied). Store transactions need no extra locking.
+#ifndef QUARRY_COLLECTION_COLLECTION_IMPL_H_
+#define QUARRY_COLLECTION_COLLECTION_IMPL_H_
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <shared_mutex>
+#include <string>
+
+#include "index/sparse/bm25_index.h"
+#include "quarry/collection.h"
+#include "storage/lmdb_store.h"
+#include "storage/records.h"
+#include "text/analyzer.h"
+#include "text/chunker.h"
+
+namespace quarry {
+
+nlohmann::json OptionsToJson(const CollectionOptions& options);
+Result<CollectionOptions> OptionsFromJson(std::string_view text);
+Status ValidateCollectionOptions(const CollectionOptions& options);
+
+struct Collection::Impl {
+  Impl(std::string name, std::filesystem::path dir, CollectionOptions options);
+
+  // Opens the store in `dir`; creates the collection with `*create` when it has
+  // no config yet (NotFound when create is null). Loads or rebuilds the index.
+  static Result<std::unique_ptr<Impl>> Open(const std::string& name,
+                                            const std::filesystem::path& dir,
+                                            const CollectionOptions* create,
+                                            const storage::StoreOptions& store_options);
+
+  // The BM25 terms of a chunk (title boosted, last heading, body) and its length.
+  void ChunkTerms(const Chunk& chunk, std::vector<index::WeightedTerm>* terms, float* length) const;
+  Status ApplyChunkToIndex(uint64_t point_id, const Chunk& chunk);
+
+  // Snapshot + replay, or a full rebuild when the snapshot can't be trusted.
+  Status LoadIndex();
+  Status RebuildIndex();
+  Status ReplayChanges(const storage::Txn& txn, uint64_t after_seq);
+  // REQUIRES: write_mu held (or no other thread has the collection yet).
+  Status FlushLocked();
+
+  Result<uint64_t> DeleteWhere(
+      const std::function<bool(std::string_view doc_id, const storage::DocRecord&)>& match);
+
+  const std::string name;
+  const std::filesystem::path dir;
+  const CollectionOptions options;
+  bool read_only = false;
+  std::unique_ptr<storage::LmdbStore> store;
+  text::Analyzer analyzer;
+  text::Chunker chunker;
+
+  std::mutex write_mu;
+  mutable std::shared_mutex index_mu;
+  index::Bm25Index index;     // guarded by index_mu
+  uint64_t applied_seq = 0;   // store seq the index reflects; guarded by index_mu
+  uint64_t snapshot_seq = 0;  // seq of the snapshot on disk; guarded by write_mu
+};
+
+}  // namespace quarry
+
+#endif  // QUARRY_COLLECTION_COLLECTION_IMPL_H_

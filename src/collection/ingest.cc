@@ -1,0 +1,228 @@
+// IngestPaths: walk -> load (producer thread) -> chunk, store, index (caller).
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "quarry/collection.h"
+#include "text/loader.h"
+
+namespace quarry {
+namespace {
+
+constexpr size_t kMaxErrors = 10;
+
+struct Batch {
+  std::vector<Document> docs;
+  uint64_t files_done = 0;
+  uint64_t bytes = 0;
+  uint64_t skipped_files = 0;
+  uint64_t bad_lines = 0;
+  std::vector<std::string> errors;
+};
+
+// A bounded single-producer single-consumer queue of batches.
+class BatchQueue {
+ public:
+  explicit BatchQueue(size_t capacity) : capacity_(capacity) {}
+  // False when the consumer has stopped.
+  bool Push(Batch batch) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return queue_.size() < capacity_ || stopped_; });
+    if (stopped_) return false;
+    queue_.push_back(std::move(batch));
+    cv_.notify_all();
+    return true;
+  }
+  bool Pop(Batch* batch) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return false;
+    *batch = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void Stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  size_t capacity_;
+  bool closed_ = false;
+  bool stopped_ = false;
+};
+
+bool IsHidden(const std::filesystem::path& path) {
+  std::string name = path.filename().string();
+  return name.size() > 1 && name[0] == '.';
+}
+
+std::string LowerExtension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  if (!ext.empty()) ext.erase(0, 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+// Expands folders into the files to load. Unreadable paths become errors.
+void Walk(const std::vector<std::filesystem::path>& paths, const IngestOptions& options,
+          std::vector<std::filesystem::path>* files, IngestProgress* progress) {
+  auto note = [&](const std::string& error) {
+    ++progress->skipped_files;
+    if (progress->first_errors.size() < kMaxErrors) progress->first_errors.push_back(error);
+  };
+  for (const auto& input : paths) {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(input, ec).lexically_normal();
+    auto status = std::filesystem::status(absolute, ec);
+    if (ec || !std::filesystem::exists(status)) {
+      note(input.string() + ": no such file or directory");
+      continue;
+    }
+    if (!std::filesystem::is_directory(status)) {
+      files->push_back(absolute);
+      continue;
+    }
+    std::vector<std::filesystem::path> found;
+    auto it = std::filesystem::recursive_directory_iterator(
+        absolute, std::filesystem::directory_options::skip_permission_denied, ec);
+    if (ec) {
+      note(input.string() + ": " + ec.message());
+      continue;
+    }
+    for (; it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) {
+        note(it->path().string() + ": " + ec.message());
+        break;
+      }
+      if (IsHidden(it->path())) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (!it->is_regular_file(ec)) continue;
+      if (text::DetectFormat(it->path()) == text::Format::kUnknown) {
+        ++progress->unsupported_files;
+        continue;
+      }
+      if (!options.extensions.empty() &&
+          std::find(options.extensions.begin(), options.extensions.end(),
+                    LowerExtension(it->path())) == options.extensions.end()) {
+        ++progress->unsupported_files;
+        continue;
+      }
+      found.push_back(it->path());
+    }
+    std::sort(found.begin(), found.end());
+    files->insert(files->end(), found.begin(), found.end());
+  }
+}
+
+}  // namespace
+
+Status IngestPaths(Collection* collection, const std::vector<std::filesystem::path>& paths,
+                   const IngestOptions& options,
+                   const std::function<void(const IngestProgress&)>& on_progress,
+                   IngestProgress* final_progress) {
+  auto start = std::chrono::steady_clock::now();
+  IngestProgress progress;
+  std::vector<std::filesystem::path> files;
+  Walk(paths, options, &files, &progress);
+  progress.files_seen = files.size();
+  progress.walk_done = true;
+  size_t batch_docs = std::max<size_t>(1, options.batch_documents);
+
+  BatchQueue queue(4);
+  std::thread producer([&] {
+    Batch batch;
+    auto flush = [&]() -> bool {
+      bool ok = queue.Push(std::move(batch));
+      batch = Batch();
+      return ok;
+    };
+    for (const auto& file : files) {
+      text::LoadFileStats stats;
+      Status status = text::LoadFile(
+          file,
+          [&](Document&& doc) -> Status {
+            batch.bytes += doc.text.size();
+            batch.docs.push_back(std::move(doc));
+            if (batch.docs.size() >= batch_docs && !flush()) {
+              return Status::FailedPrecondition("ingest stopped");
+            }
+            return Status::OK();
+          },
+          &stats, options.max_file_bytes);
+      ++batch.files_done;
+      batch.bad_lines += stats.bad_lines;
+      if (!stats.first_bad_line_error.empty()) batch.errors.push_back(stats.first_bad_line_error);
+      if (!status.ok()) {
+        if (status.code() == StatusCode::kFailedPrecondition && status.message() == "ingest stopped") {
+          return;
+        }
+        ++batch.skipped_files;
+        batch.errors.push_back(file.string() + ": " + status.message());
+      }
+    }
+    flush();
+    queue.Close();
+  });
+
+  Status result;
+  Batch batch;
+  uint64_t last_flush_seq = collection->Info().snapshot_seq;
+  while (queue.Pop(&batch)) {
+    if (!batch.docs.empty()) {
+      auto stats = collection->Upsert(std::move(batch.docs));
+      if (!stats.ok()) {
+        result = stats.status();
+        queue.Stop();
+        break;
+      }
+      progress.documents += stats->added + stats->replaced;
+      progress.unchanged += stats->unchanged;
+      progress.replaced += stats->replaced;
+      progress.chunks += stats->chunks_written;
+    }
+    progress.files_done += batch.files_done;
+    progress.bytes += batch.bytes;
+    progress.skipped_files += batch.skipped_files;
+    progress.bad_lines += batch.bad_lines;
+    for (auto& error : batch.errors) {
+      if (progress.first_errors.size() < kMaxErrors) progress.first_errors.push_back(std::move(error));
+    }
+    progress.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (on_progress) on_progress(progress);
+    uint64_t seq = collection->Info().last_seq;
+    if (seq - last_flush_seq >= options.flush_every_changes) {
+      result = collection->Flush();
+      if (!result.ok()) {
+        queue.Stop();
+        break;
+      }
+      last_flush_seq = seq;
+    }
+  }
+  producer.join();
+  if (result.ok()) result = collection->Flush();
+  progress.elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (on_progress) on_progress(progress);
+  if (final_progress != nullptr) *final_progress = progress;
+  return result;
+}
+
+}  // namespace quarry

@@ -1,0 +1,323 @@
+// End-to-end tests: run the real `quarry` binary on real files.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+const std::string kQuarry = std::string(QUARRY_BINARY_DIR) + "/quarry";
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  nlohmann::json Json() const { return nlohmann::json::parse(out, nullptr, false); }
+};
+
+std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+class E2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("quarry_e2e_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    data_ = (dir_ / "data").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Starts quarry with stdout/stderr to files; `fsize_limit` > 0 caps file sizes.
+  pid_t Start(const std::vector<std::string>& args, rlim_t fsize_limit = 0) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int out = ::open((dir_ / "stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = ::open((dir_ / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      if (fsize_limit > 0) {
+        struct rlimit limit = {fsize_limit, fsize_limit};
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+        ::signal(SIGXFSZ, SIG_IGN);
+      }
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(kQuarry.c_str()));
+      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+      argv.push_back(nullptr);
+      ::setenv("QUARRY_LOG", "quiet", 1);
+      ::execv(kQuarry.c_str(), argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+  RunResult Wait(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    RunResult result;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = Slurp(dir_ / "stdout");
+    result.err = Slurp(dir_ / "stderr");
+    return result;
+  }
+  RunResult Run(std::vector<std::string> args, rlim_t fsize_limit = 0) {
+    return Wait(Start(args, fsize_limit));
+  }
+  void Write(const std::filesystem::path& path, std::string_view text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << text;
+  }
+  // A BEIR-style JSONL corpus where document k holds the unique word "uq<k>x".
+  std::filesystem::path MakeCorpus(size_t docs) {
+    auto path = dir_ / "corpus.jsonl";
+    std::ofstream out(path);
+    std::mt19937 rng(7);
+    const char* words[] = {"storage", "engine", "vector", "search", "query", "index", "shard",
+                           "replica", "segment", "merge", "token", "filter"};
+    for (size_t doc_idx = 0; doc_idx < docs; ++doc_idx) {
+      std::string text;
+      for (int w = 0; w < 60; ++w) text += std::string(words[rng() % 12]) + " ";
+      text += "uq" + std::to_string(doc_idx) + "x";
+      out << nlohmann::json({{"_id", "doc" + std::to_string(doc_idx)},
+                             {"title", "Doc " + std::to_string(doc_idx)},
+                             {"text", text}})
+                 .dump()
+          << "\n";
+    }
+    return path;
+  }
+
+  std::filesystem::path dir_;
+  std::string data_;
+};
+
+TEST_F(E2eTest, IngestSearchInfoDelete) {
+  auto docs = dir_ / "docs";
+  Write(docs / "install.md",
+        "# Installing\n\nDownload the package and run the installer.\n\n## Configuration\n\n"
+        "Edit quarry.toml to set the listen port.\n");
+  Write(docs / "vacuum.html",
+        "<html><head><title>Routine Vacuuming</title><script>var vacuum = 1;</script></head>"
+        "<body><div class=\"navheader\">Prev Next</div><h1>Routine Vacuuming</h1>"
+        "<p>The VACUUM command reclaims storage.</p><pre>VACUUM FULL mytable;</pre></body></html>");
+  Write(docs / "readme.txt", "Readme\n\nNothing about the other topics.\n");
+
+  auto ingest = Run({"ingest", docs.string(), "--data", data_, "--collection", "docs"});
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  EXPECT_NE(ingest.err.find("ingested 3 documents"), std::string::npos) << ingest.err;
+
+  auto search = Run({"search", "reclaim storage", "--data", data_, "-c", "docs", "--json"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  auto json = search.Json();
+  ASSERT_FALSE(json.is_discarded()) << search.out;
+  ASSERT_GE(json["hits"].size(), 1u);
+  EXPECT_EQ(json["hits"][0]["title"], "Routine Vacuuming");
+  EXPECT_NE(json["hits"][0]["text"].get<std::string>().find("VACUUM FULL mytable;"),
+            std::string::npos);
+  EXPECT_EQ(json["hits"][0]["text"].get<std::string>().find("var vacuum"), std::string::npos);
+  EXPECT_GT(json["hits"][0]["score"].get<double>(), 0.0);
+
+  auto section = Run({"search", "listen port", "--data", data_, "-c", "docs", "--json"});
+  auto section_json = section.Json();
+  ASSERT_GE(section_json["hits"].size(), 1u);
+  EXPECT_NE(section_json["hits"][0]["section"].get<std::string>().find("Configuration"),
+            std::string::npos);
+
+  auto human = Run({"search", "installer", "--data", data_, "-c", "docs"});
+  ASSERT_EQ(human.exit_code, 0);
+  EXPECT_NE(human.out.find("Installing"), std::string::npos);
+
+  auto info = Run({"info", "--data", data_, "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  auto info_json = info.Json();
+  ASSERT_EQ(info_json["collections"].size(), 1u);
+  EXPECT_EQ(info_json["collections"][0]["documents"], 3);
+  EXPECT_GT(info_json["collections"][0]["disk_bytes"].get<uint64_t>(), 0u);
+
+  auto del = Run({"delete", "--source", (docs / "vacuum.html").string(), "--data", data_, "-c", "docs"});
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  auto after = Run({"search", "reclaim storage", "--data", data_, "-c", "docs", "--json"});
+  EXPECT_EQ(after.Json()["hits"].size(), 0u);
+  auto missing = Run({"delete", "no-such-doc", "--data", data_, "-c", "docs"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no document"), std::string::npos);
+
+  // Re-ingesting is idempotent.
+  auto again = Run({"ingest", docs.string(), "--data", data_, "--collection", "docs", "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.Json()["unchanged"], 2);
+  EXPECT_EQ(again.Json()["documents"], 1);  // the deleted one comes back
+}
+
+TEST_F(E2eTest, ClearErrorsOnBadInput) {
+  auto unknown = Run({"search", "x", "--data", data_, "-c", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("collection 'nope' does not exist"), std::string::npos) << unknown.err;
+
+  auto usage = Run({"search"});
+  EXPECT_EQ(usage.exit_code, 2);
+  auto bad_flag = Run({"search", "x", "--limit", "-5", "--data", data_});
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  auto bad_name = Run({"ingest", dir_.string(), "--data", data_, "-c", "../evil"});
+  EXPECT_EQ(bad_name.exit_code, 2);
+  EXPECT_NE(bad_name.err.find("invalid collection name"), std::string::npos);
+
+  auto not_beir = Run({"eval", "--beir", dir_.string(), "--data", data_});
+  EXPECT_EQ(not_beir.exit_code, 1);
+  EXPECT_NE(not_beir.err.find("not a BEIR folder"), std::string::npos) << not_beir.err;
+
+  Write(dir_ / "file", "x");
+  auto unwritable = Run({"ingest", dir_.string(), "--data", (dir_ / "file" / "data").string()});
+  EXPECT_EQ(unwritable.exit_code, 1);
+  EXPECT_NE(unwritable.err.find("data directory"), std::string::npos) << unwritable.err;
+
+  Write(dir_ / "bin" / "blob.txt", std::string("\0\1\2\3binary\0\0", 12));
+  auto binary = Run({"ingest", (dir_ / "bin" / "blob.txt").string(), "--data", data_});
+  EXPECT_EQ(binary.exit_code, 1);
+  EXPECT_NE(binary.err.find("blob.txt"), std::string::npos) << binary.err;
+
+  Write(dir_ / "broken" / "c.jsonl", "{\"_id\": \"a\", \"text\": \"fine\"}\n{\"_id\": \"b\", \"te");
+  auto truncated = Run({"ingest", (dir_ / "broken").string(), "--data", data_, "--json"});
+  EXPECT_EQ(truncated.exit_code, 0) << truncated.err;
+  EXPECT_EQ(truncated.Json()["documents"], 1);
+  EXPECT_EQ(truncated.Json()["bad_lines"], 1);
+
+  auto missing_path = Run({"ingest", (dir_ / "nothing-here").string(), "--data", data_});
+  EXPECT_EQ(missing_path.exit_code, 1);
+}
+
+// A full disk (simulated with a file-size limit on the process) fails the
+// ingest with a clear message and loses nothing committed before.
+TEST_F(E2eTest, FullDiskKeepsCommittedData) {
+  Write(dir_ / "small" / "a.md", "# Kept\n\nprecious sentence\n");
+  ASSERT_EQ(Run({"ingest", (dir_ / "small").string(), "--data", data_}).exit_code, 0);
+  auto corpus = MakeCorpus(20000);  // ~10 MB of store
+  auto full = Run({"ingest", corpus.string(), "--data", data_, "--batch", "500"}, 4 << 20);
+  EXPECT_EQ(full.exit_code, 1);
+  EXPECT_NE(full.err.find("disk full"), std::string::npos) << full.err;
+  auto search = Run({"search", "precious", "--data", data_, "--json"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  ASSERT_EQ(search.Json()["hits"].size(), 1u);
+  // Whatever batches were committed are complete and searchable.
+  auto info = Run({"info", "--data", data_, "--json"});
+  uint64_t docs = info.Json()["collections"][0]["documents"];
+  ASSERT_GE(docs, 1u);
+  uint64_t committed = docs - 1;
+  EXPECT_EQ(committed % 500, 0u);
+  if (committed > 0) {
+    auto last = Run({"search", "uq" + std::to_string(committed - 1) + "x", "--data", data_, "--json"});
+    EXPECT_EQ(last.Json()["hits"].size(), 1u);
+  }
+  auto next = Run({"search", "uq" + std::to_string(committed) + "x", "--data", data_, "--json"});
+  EXPECT_EQ(next.Json()["hits"].size(), 0u);
+}
+
+// kill -9 at random moments during ingest: every acknowledged batch survives,
+// the store holds a prefix of whole batches, and the index agrees with it.
+TEST_F(E2eTest, KillDashNineDuringIngest) {
+  constexpr size_t kDocs = 6000;
+  constexpr size_t kBatch = 100;
+  auto corpus = MakeCorpus(kDocs);
+  std::mt19937 rng(42);
+  uint64_t previous = 0;
+  for (int round = 0; round < 5; ++round) {
+    pid_t pid = Start({"ingest", corpus.string(), "--data", data_, "--batch", std::to_string(kBatch),
+                       "--progress-ms", "0"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 700));
+    ::kill(pid, SIGKILL);
+    auto killed = Wait(pid);
+    // The last progress line printed before the kill is an acknowledgement.
+    uint64_t acknowledged = 0;
+    std::istringstream lines(killed.err);
+    for (std::string line; std::getline(lines, line);) {
+      size_t pos = line.find("files, ");
+      if (pos != std::string::npos) acknowledged = std::stoull(line.substr(pos + 7));
+    }
+    auto info = Run({"info", "--data", data_, "--json"});
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    auto collections = info.Json()["collections"];
+    uint64_t docs = collections.empty() ? 0 : collections[0]["documents"].get<uint64_t>();
+    EXPECT_GE(docs, previous) << "round " << round;
+    EXPECT_GE(docs, acknowledged) << "round " << round;
+    EXPECT_TRUE(docs % kBatch == 0 || docs == kDocs) << docs;
+    if (docs > 0 && docs < kDocs) {
+      auto last = Run({"search", "uq" + std::to_string(docs - 1) + "x", "--data", data_, "--json"});
+      EXPECT_EQ(last.Json()["hits"].size(), 1u) << "round " << round;
+      auto next = Run({"search", "uq" + std::to_string(docs) + "x", "--data", data_, "--json"});
+      EXPECT_EQ(next.Json()["hits"].size(), 0u) << "round " << round;
+    }
+    previous = docs;
+  }
+  auto finish = Run({"ingest", corpus.string(), "--data", data_, "--json"});
+  ASSERT_EQ(finish.exit_code, 0) << finish.err;
+  auto info = Run({"info", "--data", data_, "--json"});
+  EXPECT_EQ(info.Json()["collections"][0]["documents"], kDocs);
+  EXPECT_EQ(info.Json()["collections"][0]["chunks"], kDocs);
+  auto first = Run({"search", "uq0x", "--data", data_, "--json"});
+  EXPECT_EQ(first.Json()["hits"].size(), 1u);
+}
+
+TEST_F(E2eTest, EvalOnSmallBeirFolder) {
+  auto beir = dir_ / "beir";
+  Write(beir / "corpus.jsonl",
+        "{\"_id\": \"d1\", \"title\": \"Cats\", \"text\": \"Cats purr and sleep all day.\"}\n"
+        "{\"_id\": \"d2\", \"title\": \"Dogs\", \"text\": \"Dogs bark at the mail carrier.\"}\n"
+        "{\"_id\": \"d3\", \"title\": \"Birds\", \"text\": \"Birds sing at dawn.\"}\n");
+  Write(beir / "queries.jsonl",
+        "{\"_id\": \"q1\", \"text\": \"why do cats purr\"}\n"
+        "{\"_id\": \"q2\", \"text\": \"barking dogs\"}\n"
+        "{\"_id\": \"q3\", \"text\": \"unjudged query\"}\n");
+  Write(beir / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq2\td3\t1\n");
+  auto eval = Run({"eval", "--beir", beir.string(), "--data", data_, "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto json = eval.Json();
+  EXPECT_EQ(json["queries"], 2);
+  // q1: d1 first (1.0). q2: d2 first, d3 not retrieved: 1 / (1 + 1/log2(3)).
+  double expected = (1.0 + 1.0 / (1.0 + 1.0 / std::log2(3.0))) / 2;
+  EXPECT_NEAR(json["ndcg@10"].get<double>(), expected, 1e-9);
+  EXPECT_NEAR(json["recall@100"].get<double>(), 0.75, 1e-9);
+  EXPECT_NEAR(json["mrr@10"].get<double>(), 1.0, 1e-9);
+  EXPECT_GE(json["p99_ms"].get<double>(), json["p50_ms"].get<double>());
+  EXPECT_EQ(json["collection"], "beir-beir");
+}
+
+TEST_F(E2eTest, RealPostgresManualWhenInstalled) {
+  std::filesystem::path manual = "/usr/share/doc/postgresql-doc-15/html";
+  if (!std::filesystem::exists(manual / "routine-vacuuming.html")) {
+    GTEST_SKIP() << "postgresql-doc-15 not installed";
+  }
+  auto pages = dir_ / "pg";
+  std::filesystem::create_directories(pages);
+  for (const char* page : {"routine-vacuuming.html", "backup-dump.html", "sql-createindex.html",
+                           "wal-configuration.html", "sql-vacuum.html", "tutorial-join.html"}) {
+    std::filesystem::copy_file(manual / page, pages / page);
+  }
+  auto ingest = Run({"ingest", pages.string(), "--data", data_});
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  auto search = Run({"search", "how do I back up a database with pg_dump", "--data", data_, "--json"});
+  auto json = search.Json();
+  ASSERT_GE(json["hits"].size(), 1u);
+  EXPECT_NE(json["hits"][0]["source"].get<std::string>().find("backup-dump.html"), std::string::npos);
+  auto vacuum = Run({"search", "transaction ID wraparound", "--data", data_, "--json"});
+  ASSERT_GE(vacuum.Json()["hits"].size(), 1u);
+  EXPECT_NE(vacuum.Json()["hits"][0]["source"].get<std::string>().find("vacuum"), std::string::npos);
+}
+
+}  // namespace
