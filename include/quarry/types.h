@@ -24,7 +24,7 @@ struct SectionSpan {
 // blocks are kept verbatim as their own paragraphs.
 struct Document {
   std::string doc_id;  // stable key: BEIR `_id`, or the source path for files
-  std::string source;  // where it came from (file path; for JSONL "path#line")
+  std::string source;  // where it came from (file path; for JSONL "path:LINE")
   std::string title;
   std::string text;                   // valid UTF-8
   std::vector<SectionSpan> sections;  // ordered, non-overlapping, within text

@@ -3,9 +3,12 @@
 // Pipeline: UTF-8 repair -> Unicode NFKC + case folding + accent stripping
 // (utf8proc) -> split into words on anything that is not a letter or digit
 // (Unicode categories L*, N*; an apostrophe inside a word is dropped, so
-// "don't" -> "dont", possessive "'s" removed) -> drop English stop words ->
-// Snowball stemming (libstemmer, "english"). Tokens longer than 64 bytes are
-// dropped (hashes, base64 noise).
+// "don't" -> "dont", possessive "'s" removed; like Lucene's StandardTokenizer a
+// '.' or ',' between two ASCII digits stays inside the token: "3.14", "1,000")
+// -> drop English stop words (Lucene's English stop set) -> Snowball stemming
+// (libstemmer, "english"; all-digit tokens are not stemmed). Tokens longer
+// than 64 bytes are dropped (hashes, base64 noise). An unknown
+// `stemmer_language` disables stemming (see stemmer_available()).
 //
 // Thread-safety: Analyze() is const and safe to call concurrently from many
 // threads (stemmers are per-thread internally).
@@ -37,9 +40,12 @@ class Analyzer {
   std::vector<std::string> Analyze(std::string_view text) const;
 
   const AnalyzerOptions& options() const { return options_; }
+  // False when stemming was asked for but libstemmer lacks the language.
+  bool stemmer_available() const { return stemmer_available_; }
 
  private:
   AnalyzerOptions options_;
+  bool stemmer_available_ = false;
 };
 
 // Returns `input` with every invalid UTF-8 sequence replaced by U+FFFD and NUL

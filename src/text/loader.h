@@ -35,7 +35,14 @@ bool LooksBinary(std::string_view bytes);
 // keeps <title> (falls back to the first <h1>), headings h1..h6 start sections,
 // <pre>/<code> blocks verbatim, link text, list items and table cells as text.
 // Block elements end paragraphs. Deep nesting (10k+ levels) must not overflow
-// the stack: walk iteratively.
+// the stack: walk iteratively. Also dropped: elements with role=navigation/
+// banner/contentinfo/search/complementary, the `hidden` attribute, or a
+// boilerplate class (DocBook navheader/navfooter, Sphinx sphinxsidebar/related/
+// headerlink, Read-the-Docs breadcrumbs/footer buttons, ...). A <header>
+// inside <article>/<main> is kept (it holds the article's <h1>). A title like
+// "Page — Site docs" whose first <h1> is "Page" becomes "Page"; with neither
+// <title> nor <h1> the title is the file stem of `source`. Nesting deeper than
+// 512 levels is flattened before parsing (Gumbo is quadratic in depth).
 Result<Document> ParseHtml(std::string_view bytes, std::string source);
 
 // Markdown: ATX (#) and setext headings start sections (path = heading stack),
@@ -67,7 +74,8 @@ struct LoadFileStats {
 // other than JSONL the doc_id and source are the path as given. For JSONL each
 // valid line is one document (source "path:LINE"); bad lines are counted and
 // skipped, not fatal. Files larger than `max_bytes` are refused. Returns
-// InvalidArgument for binary/empty/unknown-format files, IOError when unreadable.
+// InvalidArgument for binary/empty/unknown-format/too-large files, NotFound
+// when the file does not exist, IOError when unreadable.
 Status LoadFile(const std::filesystem::path& path, const DocumentSink& sink,
                 LoadFileStats* stats, uint64_t max_bytes = 256ull << 20);
 
