@@ -16,8 +16,19 @@
 // missing or corrupt. Serialize()/Deserialize() produce/consume the snapshot
 // payload (framing, checksum and sequence live in storage/snapshot_file.h).
 //
+// Scoring is Lucene 8+'s BM25Similarity (what Pyserini uses), over live
+// documents only:
+//   idf   = ln(1 + (N - df + 0.5) / (df + 0.5))
+//   score = sum over query terms of  qtf * idf * tf / (tf + k1 * (1 - b + b * len / avgdl))
+// where qtf is how often the term occurs in the query. Unlike Lucene, document
+// lengths are exact (Lucene quantises them to one byte).
+//
+// Search() and SearchExhaustive() compute every score with the same float
+// operations in the same order, so they return identical lists.
+//
 // Thread-safety: const methods may run concurrently with each other; mutating
 // methods need exclusive access (the Collection holds a shared_mutex).
+// Ownership: a moved-from index may only be destroyed or assigned to.
 #ifndef QUARRY_INDEX_SPARSE_BM25_INDEX_H_
 #define QUARRY_INDEX_SPARSE_BM25_INDEX_H_
 
@@ -60,6 +71,8 @@ struct Bm25Stats {
 class Bm25Index {
  public:
   static constexpr size_t kBlockSize = 128;
+  // Version of the Serialize() payload (also written inside the payload).
+  static constexpr uint32_t kFormatVersion = 1;
 
   explicit Bm25Index(Bm25Params params = {});
   ~Bm25Index();
@@ -69,6 +82,9 @@ class Bm25Index {
   // Adds a document. Terms may repeat (their weights add up). `length` is the
   // document length used for BM25 length normalisation (> 0).
   // REQUIRES: point_id not present (call Remove first to replace).
+  // Defensive behaviour for bad input: a present point_id is replaced; terms
+  // whose summed weight is not positive (or NaN) are dropped; a length that is
+  // not a positive finite number is replaced by the summed term weights (or 1).
   void Add(uint64_t point_id, const std::vector<WeightedTerm>& terms, float length);
   // Convenience: every term weight 1, length = terms.size().
   void AddTerms(uint64_t point_id, const std::vector<std::string>& terms);
