@@ -11,7 +11,7 @@ build_pkgs=(
   nlohmann-json3-dev libcli11-dev libxapian-dev
 )
 demo_pkgs=(postgresql-doc-15)
-bench_pkgs=(postgresql-doc-15 linux-doc-6.1 time)
+bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

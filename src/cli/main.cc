@@ -54,6 +54,9 @@ std::string HumanBytes(uint64_t bytes) {
   return buf;
 }
 
+// Floats as JSON without binary noise (0.9f -> 0.9, not 0.8999999761581421).
+double Round6(float value) { return std::round(static_cast<double>(value) * 1e6) / 1e6; }
+
 uint64_t PeakRssBytes() {
   struct rusage usage;
   ::getrusage(RUSAGE_SELF, &usage);
@@ -279,9 +282,9 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
                            {"options",
                             {{"chunk_max_tokens", info.options.chunk_max_tokens},
                              {"chunk_overlap_tokens", info.options.chunk_overlap_tokens},
-                             {"bm25_k1", info.options.bm25_k1},
-                             {"bm25_b", info.options.bm25_b},
-                             {"title_boost", info.options.title_boost}}}});
+                             {"bm25_k1", Round6(info.options.bm25_k1)},
+                             {"bm25_b", Round6(info.options.bm25_b)},
+                             {"title_boost", Round6(info.options.title_boost)}}}});
   }
   if (flags.json) {
     nlohmann::json out = {{"data_dir", flags.data_dir},
@@ -300,8 +303,8 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
               << " (snapshot at " << c["snapshot_seq"] << ")\n"
               << "  chunks of " << c["options"]["chunk_max_tokens"] << " tokens (overlap "
               << c["options"]["chunk_overlap_tokens"] << "), BM25 k1="
-              << c["options"]["bm25_k1"].get<float>() << " b=" << c["options"]["bm25_b"].get<float>()
-              << " title boost " << c["options"]["title_boost"].get<float>() << "\n";
+              << c["options"]["bm25_k1"].get<double>() << " b=" << c["options"]["bm25_b"].get<double>()
+              << " title boost " << c["options"]["title_boost"].get<double>() << "\n";
   }
   std::cout << "process peak RSS: " << HumanBytes(PeakRssBytes()) << "\n";
   return 0;
@@ -387,9 +390,9 @@ int RunEval(GlobalFlags flags, const std::string& beir_dir, bool collection_give
                           {"p99_ms", metrics->p99_ms},
                           {"mean_ms", metrics->mean_ms},
                           {"index_s", index_s},
-                          {"bm25_k1", info.options.bm25_k1},
-                          {"bm25_b", info.options.bm25_b},
-                          {"title_boost", info.options.title_boost}};
+                          {"bm25_k1", Round6(info.options.bm25_k1)},
+                          {"bm25_b", Round6(info.options.bm25_b)},
+                          {"title_boost", Round6(info.options.title_boost)}};
     std::cout << out.dump(2) << "\n";
     return 0;
   }

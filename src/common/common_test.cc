@@ -99,7 +99,7 @@ TEST(HashTest, DistinguishesCloseInputs) {
   EXPECT_EQ(Hash64("hello world"), Hash64("hello world"));
   EXPECT_NE(Hash64("hello world"), Hash64("hello worle"));
   EXPECT_NE(Hash64(""), Hash64(std::string_view("\0", 1)));
-  EXPECT_NE(Hash64("abcdefgh"), Hash64("abcdefgh\0"));
+  EXPECT_NE(Hash64("abcdefgh"), Hash64(std::string_view("abcdefgh\0", 9)));
   EXPECT_NE(Hash64("a", 1), Hash64("a", 2));
 }
 
