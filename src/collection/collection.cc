@@ -23,6 +23,19 @@ namespace {
 
 constexpr uint32_t kBm25SnapshotVersion = 1;
 constexpr const char* kSnapshotFile = "bm25.snap";
+constexpr size_t kMaxQueryBytes = 64 * 1024;
+
+// A crash during WriteFileAtomic can leave "bm25.snap.tmp.*" behind.
+void RemoveStaleTempFiles(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().starts_with(std::string(kSnapshotFile) + ".tmp.")) {
+      std::error_code remove_ec;
+      std::filesystem::remove(it->path(), remove_ec);
+    }
+  }
+}
 
 uint64_t NowUnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -133,6 +146,7 @@ Result<std::unique_ptr<Collection::Impl>> Collection::Impl::Open(
   auto impl = std::make_unique<Impl>(name, dir, options);
   impl->store = std::move(store);
   impl->read_only = store_options.read_only;
+  if (!impl->read_only) RemoveStaleTempFiles(dir);
   QUARRY_RETURN_IF_ERROR(impl->LoadIndex());
   return impl;
 }
@@ -495,6 +509,10 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
   const Impl& im = *impl_;
   auto start = std::chrono::steady_clock::now();
   if (request.limit == 0) return Status::InvalidArgument("limit must be at least 1");
+  if (request.text.size() > kMaxQueryBytes) {
+    return Status::InvalidArgument("query text is longer than " + std::to_string(kMaxQueryBytes) +
+                                   " bytes");
+  }
   if (request.limit > 10000 || request.offset > 100000) {
     return Status::InvalidArgument("limit must be at most 10000 and offset at most 100000");
   }

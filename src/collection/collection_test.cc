@@ -197,12 +197,14 @@ TEST_F(CollectionTest, CorruptOrMissingSnapshotIsRebuilt) {
   ASSERT_TRUE(WriteFileAtomic(snap, bytes->substr(0, bytes->size() / 3)).ok());
   Reopen();
   EXPECT_EQ(Ranking(Coll(), "partition trigger grant"), before);
-  // Missing snapshot.
+  // Missing snapshot, and a temporary file left by a crash mid-write.
   engine_.reset();
+  ASSERT_TRUE(WriteFileAtomic(snap.string() + ".tmp.1.2", "partial").ok());
   std::filesystem::remove(snap);
   Reopen();
   EXPECT_EQ(Ranking(Coll(), "partition trigger grant"), before);
   EXPECT_TRUE(std::filesystem::exists(snap));  // rewritten after the rebuild
+  EXPECT_FALSE(std::filesystem::exists(snap.string() + ".tmp.1.2"));
 }
 
 TEST_F(CollectionTest, StaleSnapshotAfterPruneIsRebuilt) {
@@ -329,6 +331,9 @@ TEST_F(CollectionTest, EngineNamesAndErrors) {
   EXPECT_EQ(engine_->GetOrCreateCollection("x", bad).status().code(), StatusCode::kInvalidArgument);
   SearchRequest request;
   request.limit = 0;
+  EXPECT_EQ(Coll()->Search(request).status().code(), StatusCode::kInvalidArgument);
+  request.limit = 10;
+  request.text = std::string(1 << 20, 'a');
   EXPECT_EQ(Coll()->Search(request).status().code(), StatusCode::kInvalidArgument);
 }
 
