@@ -45,6 +45,7 @@ struct CollectionInfo {
   uint64_t disk_bytes = 0;         // store + snapshot files
   uint64_t index_memory_bytes = 0; // in-memory BM25 index
   CollectionOptions options;
+  bool read_only = false;          // opened read-only (another process writes it)
 };
 
 // What happened to each document of an upsert.

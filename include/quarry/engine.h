@@ -29,6 +29,10 @@ struct EngineOptions {
   std::filesystem::path data_dir = "./data";
   uint64_t map_size = 64ull << 30;  // per-collection LMDB map size (address space)
   bool read_only = false;           // open existing collections only, write nothing
+  // One process at a time writes a collection (a lock file in its folder).
+  // When another process holds it: open the collection read-only if this is
+  // set (searches see what was committed when it opened), else fail.
+  bool read_only_when_busy = false;
 };
 
 class Engine {

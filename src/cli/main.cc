@@ -33,11 +33,13 @@ int Fail(const Status& status) {
   return 1;
 }
 
-Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& flags, bool read_only = false) {
+// Readers (search, info) fall back to a read-only view while another process
+// writes the collection; writers fail with a clear message instead.
+Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& flags, bool reader = false) {
   EngineOptions options;
   options.data_dir = flags.data_dir;
   options.map_size = flags.map_size_mb << 20;
-  options.read_only = read_only;
+  options.read_only_when_busy = reader;
   return Engine::Open(options);
 }
 
@@ -204,7 +206,7 @@ int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
 }
 
 int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, size_t offset) {
-  auto engine = OpenEngine(flags);
+  auto engine = OpenEngine(flags, /*reader=*/true);
   if (!engine.ok()) return Fail(engine.status());
   auto collection = (*engine)->GetCollection(flags.collection);
   if (!collection.ok()) return Fail(collection.status());
@@ -258,7 +260,7 @@ int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, 
 }
 
 int RunInfo(const GlobalFlags& flags, bool collection_given) {
-  auto engine = OpenEngine(flags);
+  auto engine = OpenEngine(flags, /*reader=*/true);
   if (!engine.ok()) return Fail(engine.status());
   std::vector<std::string> names;
   if (collection_given) {
@@ -279,6 +281,7 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
                            {"snapshot_seq", info.snapshot_seq},
                            {"disk_bytes", info.disk_bytes},
                            {"index_memory_bytes", info.index_memory_bytes},
+                           {"being_written_by_another_process", info.read_only},
                            {"options",
                             {{"chunk_max_tokens", info.options.chunk_max_tokens},
                              {"chunk_overlap_tokens", info.options.chunk_overlap_tokens},
@@ -305,6 +308,9 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
               << c["options"]["chunk_overlap_tokens"] << "), BM25 k1="
               << c["options"]["bm25_k1"].get<double>() << " b=" << c["options"]["bm25_b"].get<double>()
               << " title boost " << c["options"]["title_boost"].get<double>() << "\n";
+    if (c["being_written_by_another_process"].get<bool>()) {
+      std::cout << "  another quarry process is writing it: counts are as of now\n";
+    }
   }
   std::cout << "process peak RSS: " << HumanBytes(PeakRssBytes()) << "\n";
   return 0;

@@ -578,6 +578,7 @@ CollectionInfo Collection::Info() const {
   CollectionInfo info;
   info.name = im.name;
   info.options = im.options;
+  info.read_only = im.read_only;
   if (auto txn = im.store->BeginRead(); txn.ok()) {
     info.documents = (*txn)->Count(Table::kDocs).ok() ? *(*txn)->Count(Table::kDocs) : 0;
     info.chunks = (*txn)->Count(Table::kPoints).ok() ? *(*txn)->Count(Table::kPoints) : 0;

@@ -15,6 +15,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "common/file_util.h"
 #include "index/sparse/bm25_index.h"
 #include "quarry/collection.h"
 #include "storage/lmdb_store.h"
@@ -56,6 +57,7 @@ struct Collection::Impl {
   const std::filesystem::path dir;
   const CollectionOptions options;
   bool read_only = false;
+  std::unique_ptr<FileLock> writer_lock;  // held while writable (one writer process)
   std::unique_ptr<storage::LmdbStore> store;
   text::Analyzer analyzer;
   text::Chunker chunker;

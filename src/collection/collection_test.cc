@@ -350,6 +350,40 @@ TEST_F(CollectionTest, OptionsPersistAcrossReopen) {
   EXPECT_FLOAT_EQ(coll->options().title_boost, 2.0f);
 }
 
+// One writer process per collection; readers get a read-only view meanwhile.
+TEST_F(CollectionTest, SecondProcessIsLockedOutOrReadsOnly) {
+  ASSERT_TRUE(Coll()->Upsert({Doc("a", "T", "walrus tusk")}).ok());
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    EngineOptions options;
+    options.data_dir = dir_;
+    options.map_size = 1ull << 30;
+    auto writer = Engine::Open(options);
+    if (!writer.ok()) ::_exit(10);
+    auto busy = (*writer)->GetOrCreateCollection("c", {});
+    if (busy.ok() || busy.status().code() != StatusCode::kFailedPrecondition) ::_exit(11);
+    if (busy.status().message().find("another quarry process") == std::string::npos) ::_exit(12);
+    options.read_only_when_busy = true;
+    auto reader = Engine::Open(options);
+    auto coll = (*reader)->GetCollection("c");
+    if (!coll.ok() || !(*coll)->Info().read_only) ::_exit(13);
+    SearchRequest request;
+    request.text = "walrus";
+    auto found = (*coll)->Search(request);
+    if (!found.ok() || found->hits.size() != 1) ::_exit(14);
+    if ((*coll)->Upsert({Doc("b", "T", "x")}).ok()) ::_exit(15);
+    ::_exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  // Closing releases the lock: a new writer gets in.
+  Reopen();
+  EXPECT_TRUE(Coll()->Upsert({Doc("b", "T", "seal")}).ok());
+}
+
 TEST_F(CollectionTest, UnwritableDataDirectory) {
   std::string file = (dir_ / "plainfile").string();
   ASSERT_TRUE(WriteFileAtomic(file, "x").ok());

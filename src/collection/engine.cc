@@ -65,7 +65,25 @@ Result<Collection*> Engine::OpenCollection(const std::string& name, const Collec
   storage::StoreOptions store_options;
   store_options.map_size = options_.map_size;
   store_options.read_only = options_.read_only;
+  std::unique_ptr<FileLock> writer_lock;
+  if (!options_.read_only) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoStatus("cannot create " + dir.string(), ec.value());
+    auto lock = FileLock::TryAcquire(dir / "LOCK");
+    if (lock.ok()) {
+      writer_lock = std::move(lock).value();
+    } else if (lock.status().code() != StatusCode::kFailedPrecondition) {
+      return lock.status();
+    } else if (options_.read_only_when_busy && std::filesystem::exists(dir / "data.mdb", ec)) {
+      store_options.read_only = true;
+    } else {
+      return Status::FailedPrecondition("collection '" + name +
+                                        "' is being written by another quarry process: " +
+                                        lock.status().message());
+    }
+  }
   QUARRY_ASSIGN_OR_RETURN(auto impl, Collection::Impl::Open(name, dir, create, store_options));
+  impl->writer_lock = std::move(writer_lock);
   auto collection = std::unique_ptr<Collection>(new Collection(std::move(impl)));
   Collection* raw = collection.get();
   open_.emplace(name, std::move(collection));

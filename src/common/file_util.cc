@@ -1,6 +1,7 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +111,30 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data)
   Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() >= 0) ::fsync(dir_fd.get());
   return Status::OK();
+}
+
+Result<std::unique_ptr<FileLock>> FileLock::TryAcquire(const std::filesystem::path& path) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return ErrnoStatus("cannot open lock file " + path.string(), errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err != EWOULDBLOCK) return ErrnoStatus("cannot lock " + path.string(), err);
+    char holder[32] = {0};
+    ssize_t n = ::pread(fd.get(), holder, sizeof(holder) - 1, 0);
+    std::string pid = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "unknown";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Status::FailedPrecondition("locked by another process (pid " + pid + ")");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) == 0) {
+    ssize_t ignored = ::pwrite(fd.get(), pid.data(), pid.size(), 0);
+    (void)ignored;
+  }
+  return std::unique_ptr<FileLock>(new FileLock(fd.Release()));
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
 }
 
 }  // namespace quarry

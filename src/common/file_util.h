@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,21 @@ Result<std::string> ReadFileToString(const std::filesystem::path& path,
 // or the new contents, never a mix: write to a temporary sibling, fsync it,
 // rename over `path`, fsync the directory. ResourceExhausted on ENOSPC/EFBIG.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);
+
+// An exclusive advisory lock (flock) on a file, held until destruction. Used so
+// that one process at a time writes a collection.
+class FileLock {
+ public:
+  // FailedPrecondition naming the holder's pid when another process holds it.
+  static Result<std::unique_ptr<FileLock>> TryAcquire(const std::filesystem::path& path);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 // Maps errno to a Status with `what` as context.
 Status ErrnoStatus(std::string_view what, int err);
