@@ -100,6 +100,7 @@ struct IngestOptions {
   size_t batch_documents = 256;     // documents per durable transaction
   uint64_t max_file_bytes = 256ull << 20;
   uint64_t flush_every_changes = 200000;  // snapshot the index this often
+  size_t loader_threads = 0;  // threads reading and parsing files; 0 = one per core, at most 4
   // Only files with these extensions (without the dot, lower case) are taken
   // from folders; empty = every supported format. Files named explicitly are
   // always taken.

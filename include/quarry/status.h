@@ -27,6 +27,7 @@ enum class StatusCode {
   kFailedPrecondition,
   kResourceExhausted,  // disk full, map full, memory budget exceeded
   kUnsupported,
+  kAborted,  // an operation stopped on purpose (cancelled)
   kInternal,
 };
 
@@ -53,6 +54,7 @@ class Status {
     return {StatusCode::kResourceExhausted, std::move(msg)};
   }
   static Status Unsupported(std::string msg) { return {StatusCode::kUnsupported, std::move(msg)}; }
+  static Status Aborted(std::string msg) { return {StatusCode::kAborted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -1,5 +1,6 @@
 // IngestPaths: walk -> load (producer thread) -> chunk, store, index (caller).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -144,41 +145,50 @@ Status IngestPaths(Collection* collection, const std::vector<std::filesystem::pa
   progress.walk_done = true;
   size_t batch_docs = std::max<size_t>(1, options.batch_documents);
 
-  BatchQueue queue(4);
-  std::thread producer([&] {
+  BatchQueue queue(8);
+  // Loader threads take files in turn and hand batches to this thread, which
+  // chunks, stores and indexes them. Documents of one file stay in order.
+  size_t loaders = options.loader_threads;
+  if (loaders == 0) loaders = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  loaders = std::min(loaders, std::max<size_t>(files.size(), 1));
+  std::atomic<size_t> next_file{0};
+  std::atomic<size_t> running{loaders};
+  const Status stopped = Status::Aborted("ingest stopped");
+  auto load = [&] {
     Batch batch;
     auto flush = [&]() -> bool {
       bool ok = queue.Push(std::move(batch));
       batch = Batch();
       return ok;
     };
-    for (const auto& file : files) {
+    bool ok = true;
+    for (size_t file_idx = next_file++; ok && file_idx < files.size(); file_idx = next_file++) {
+      const auto& file = files[file_idx];
       text::LoadFileStats stats;
       Status status = text::LoadFile(
           file,
           [&](Document&& doc) -> Status {
             batch.bytes += doc.text.size();
             batch.docs.push_back(std::move(doc));
-            if (batch.docs.size() >= batch_docs && !flush()) {
-              return Status::FailedPrecondition("ingest stopped");
-            }
+            if (batch.docs.size() >= batch_docs && !flush()) return stopped;
             return Status::OK();
           },
           &stats, options.max_file_bytes);
       ++batch.files_done;
       batch.bad_lines += stats.bad_lines;
       if (!stats.first_bad_line_error.empty()) batch.errors.push_back(stats.first_bad_line_error);
-      if (!status.ok()) {
-        if (status.code() == StatusCode::kFailedPrecondition && status.message() == "ingest stopped") {
-          return;
-        }
+      if (status.code() == StatusCode::kAborted) {
+        ok = false;
+      } else if (!status.ok()) {
         ++batch.skipped_files;
         batch.errors.push_back(file.string() + ": " + status.message());
       }
     }
-    flush();
-    queue.Close();
-  });
+    if (ok) flush();
+    if (--running == 0) queue.Close();
+  };
+  std::vector<std::thread> loader_threads;
+  for (size_t thread_idx = 0; thread_idx < loaders; ++thread_idx) loader_threads.emplace_back(load);
 
   Status result;
   Batch batch;
@@ -216,7 +226,7 @@ Status IngestPaths(Collection* collection, const std::vector<std::filesystem::pa
       last_flush_seq = seq;
     }
   }
-  producer.join();
+  for (auto& thread : loader_threads) thread.join();
   if (result.ok()) result = collection->Flush();
   progress.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
