@@ -24,6 +24,31 @@
 
 namespace quarry {
 
+enum class VectorMetric { kCosine, kDot, kL2 };
+enum class VectorQuantization { kNone, kInt8, kBinary };  // kNone = float32 codes
+
+// A named dense vector of every chunk (Qdrant's named vectors), indexed by HNSW
+// over (optionally quantised) codes with exact rescoring.
+struct DenseVectorConfig {
+  std::string name;
+  size_t dim = 0;
+  VectorMetric metric = VectorMetric::kCosine;
+  VectorQuantization quantization = VectorQuantization::kNone;
+  uint32_t hnsw_m = 16;
+  uint32_t hnsw_ef_construction = 128;
+  uint32_t hnsw_ef_search = 64;  // default per query
+};
+
+// Computes the named vectors of chunks before they are stored (a local model,
+// a remote API, or a test stub). Called outside the store transaction.
+class ChunkEmbedder {
+ public:
+  virtual ~ChunkEmbedder() = default;
+  // Fills `vectors` with one vector of `config.dim` floats per chunk, in order.
+  virtual Status Embed(const std::vector<const Chunk*>& chunks, const DenseVectorConfig& config,
+                       std::vector<std::vector<float>>* vectors) = 0;
+};
+
 // Fixed at creation and stored with the collection.
 struct CollectionOptions {
   size_t chunk_max_tokens = 256;   // chunk budget in (approximate) word pieces
@@ -33,6 +58,14 @@ struct CollectionOptions {
   float title_boost = 1.0f;        // weight of title terms relative to body terms
   bool stem = true;
   bool remove_stop_words = true;
+  std::vector<DenseVectorConfig> dense_vectors;  // none: BM25 only
+};
+
+struct DenseVectorInfo {
+  DenseVectorConfig config;
+  uint64_t vectors = 0;
+  uint64_t memory_bytes = 0;    // heap of the dense index
+  uint64_t snapshot_seq = 0;
 };
 
 struct CollectionInfo {
@@ -46,6 +79,7 @@ struct CollectionInfo {
   uint64_t index_memory_bytes = 0; // in-memory BM25 index
   CollectionOptions options;
   bool read_only = false;          // opened read-only (another process writes it)
+  std::vector<DenseVectorInfo> dense_vectors;
 };
 
 // What happened to each document of an upsert.
@@ -69,7 +103,9 @@ class Collection {
   // Chunks, stores and indexes `docs` in one durable transaction: when this
   // returns OK every document is stored; on error none of them is. A document
   // whose doc_id exists is replaced (or left alone when its content is equal).
-  Result<UpsertStats> Upsert(std::vector<Document> docs);
+  // With an `embedder`, every chunk also gets each of the collection's dense
+  // vectors (stored in the same transaction); without one, chunks have none.
+  Result<UpsertStats> Upsert(std::vector<Document> docs, ChunkEmbedder* embedder = nullptr);
 
   // Removes a document and its chunks. NotFound when there is no such doc_id.
   Result<uint64_t> DeleteDocument(const std::string& doc_id);

@@ -13,14 +13,24 @@
 
 namespace quarry {
 
+// A nearest-neighbour query on one of the collection's named dense vectors.
+struct VectorQuery {
+  std::string name;
+  std::vector<float> values;
+};
+
+// BM25 over `text`, or, when `vector` is set, nearest neighbours of it.
 struct SearchRequest {
   std::string text;   // the query, analysed like the documents
+  std::optional<VectorQuery> vector;
   size_t limit = 10;  // hits to return (chunks)
   size_t offset = 0;  // skip this many hits first (paging)
-  // Per-query BM25 parameters; the collection's defaults when unset.
-  std::optional<float> k1;
-  std::optional<float> b;
   bool with_text = true;  // fill SearchHit::chunk (text and payload)
+  // Dense search parameters (Qdrant's `params`).
+  size_t hnsw_ef = 0;         // 0: the vector's configured ef_search
+  bool exact = false;         // exact scan instead of the graph
+  bool rescore = true;        // rescore quantised candidates with the originals
+  float oversampling = 1.0f;  // fetch limit·oversampling candidates before rescoring
 };
 
 struct SearchResponse {

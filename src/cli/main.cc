@@ -273,6 +273,18 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
     auto collection = (*engine)->GetCollection(name);
     if (!collection.ok()) return Fail(collection.status());
     CollectionInfo info = (*collection)->Info();
+    nlohmann::json dense = nlohmann::json::array();
+    for (const auto& field : info.dense_vectors) {
+      static const char* kMetrics[] = {"cosine", "dot", "l2"};
+      static const char* kQuantizations[] = {"none", "int8", "binary"};
+      dense.push_back({{"name", field.config.name},
+                       {"dim", field.config.dim},
+                       {"metric", kMetrics[static_cast<int>(field.config.metric)]},
+                       {"quantization", kQuantizations[static_cast<int>(field.config.quantization)]},
+                       {"vectors", field.vectors},
+                       {"memory_bytes", field.memory_bytes},
+                       {"snapshot_seq", field.snapshot_seq}});
+    }
     collections.push_back({{"name", info.name},
                            {"documents", info.documents},
                            {"chunks", info.chunks},
@@ -282,6 +294,7 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
                            {"disk_bytes", info.disk_bytes},
                            {"index_memory_bytes", info.index_memory_bytes},
                            {"being_written_by_another_process", info.read_only},
+                           {"dense_vectors", dense},
                            {"options",
                             {{"chunk_max_tokens", info.options.chunk_max_tokens},
                              {"chunk_overlap_tokens", info.options.chunk_overlap_tokens},
@@ -308,6 +321,12 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
               << c["options"]["chunk_overlap_tokens"] << "), BM25 k1="
               << c["options"]["bm25_k1"].get<double>() << " b=" << c["options"]["bm25_b"].get<double>()
               << " title boost " << c["options"]["title_boost"].get<double>() << "\n";
+    for (const auto& d : c["dense_vectors"]) {
+      std::cout << "  vector " << d["name"].get<std::string>() << ": " << d["vectors"] << " × "
+                << d["dim"] << " " << d["metric"].get<std::string>() << ", codes "
+                << d["quantization"].get<std::string>() << ", memory "
+                << HumanBytes(d["memory_bytes"]) << "\n";
+    }
     if (c["being_written_by_another_process"].get<bool>()) {
       std::cout << "  another quarry process is writing it: counts are as of now\n";
     }

@@ -1,10 +1,13 @@
 #include "collection/collection_impl.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
+#include <thread>
 
 #include "common/file_util.h"
 #include "common/hash.h"
@@ -65,11 +68,55 @@ std::string_view LastHeading(std::string_view path) {
 
 }  // namespace
 
+std::string_view VectorMetricName(VectorMetric metric) {
+  switch (metric) {
+    case VectorMetric::kCosine: return "cosine";
+    case VectorMetric::kDot: return "dot";
+    case VectorMetric::kL2: return "l2";
+  }
+  return "cosine";
+}
+
+std::string_view VectorQuantizationName(VectorQuantization quantization) {
+  switch (quantization) {
+    case VectorQuantization::kNone: return "none";
+    case VectorQuantization::kInt8: return "int8";
+    case VectorQuantization::kBinary: return "binary";
+  }
+  return "none";
+}
+
+Result<VectorMetric> ParseVectorMetric(std::string_view text) {
+  for (auto metric : {VectorMetric::kCosine, VectorMetric::kDot, VectorMetric::kL2}) {
+    if (text == VectorMetricName(metric)) return metric;
+  }
+  return Status::InvalidArgument("unknown vector distance '" + std::string(text) +
+                                 "' (use cosine, dot or l2)");
+}
+
+Result<VectorQuantization> ParseVectorQuantization(std::string_view text) {
+  for (auto q : {VectorQuantization::kNone, VectorQuantization::kInt8, VectorQuantization::kBinary}) {
+    if (text == VectorQuantizationName(q)) return q;
+  }
+  return Status::InvalidArgument("unknown quantization '" + std::string(text) +
+                                 "' (use none, int8 or binary)");
+}
+
 nlohmann::json OptionsToJson(const CollectionOptions& o) {
+  nlohmann::json dense = nlohmann::json::array();
+  for (const auto& v : o.dense_vectors) {
+    dense.push_back({{"name", v.name},
+                     {"dim", v.dim},
+                     {"metric", VectorMetricName(v.metric)},
+                     {"quantization", VectorQuantizationName(v.quantization)},
+                     {"hnsw_m", v.hnsw_m},
+                     {"hnsw_ef_construction", v.hnsw_ef_construction},
+                     {"hnsw_ef_search", v.hnsw_ef_search}});
+  }
   return {{"chunk_max_tokens", o.chunk_max_tokens}, {"chunk_overlap_tokens", o.chunk_overlap_tokens},
           {"bm25_k1", o.bm25_k1},                   {"bm25_b", o.bm25_b},
           {"title_boost", o.title_boost},           {"stem", o.stem},
-          {"remove_stop_words", o.remove_stop_words}};
+          {"remove_stop_words", o.remove_stop_words}, {"dense_vectors", dense}};
 }
 
 Result<CollectionOptions> OptionsFromJson(std::string_view text) {
@@ -86,6 +133,18 @@ Result<CollectionOptions> OptionsFromJson(std::string_view text) {
     o.title_boost = json.value("title_boost", o.title_boost);
     o.stem = json.value("stem", o.stem);
     o.remove_stop_words = json.value("remove_stop_words", o.remove_stop_words);
+    for (const auto& v : json.value("dense_vectors", nlohmann::json::array())) {
+      DenseVectorConfig config;
+      config.name = v.at("name").get<std::string>();
+      config.dim = v.at("dim").get<size_t>();
+      QUARRY_ASSIGN_OR_RETURN(config.metric, ParseVectorMetric(v.at("metric").get<std::string>()));
+      QUARRY_ASSIGN_OR_RETURN(config.quantization,
+                              ParseVectorQuantization(v.at("quantization").get<std::string>()));
+      config.hnsw_m = v.value("hnsw_m", config.hnsw_m);
+      config.hnsw_ef_construction = v.value("hnsw_ef_construction", config.hnsw_ef_construction);
+      config.hnsw_ef_search = v.value("hnsw_ef_search", config.hnsw_ef_search);
+      o.dense_vectors.push_back(std::move(config));
+    }
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("collection config: ") + e.what());
   }
@@ -107,6 +166,29 @@ Status ValidateCollectionOptions(const CollectionOptions& o) {
   }
   if (!(o.title_boost >= 0.0f && o.title_boost <= 100.0f)) {
     return Status::InvalidArgument("title boost must be in [0, 100]");
+  }
+  for (size_t field_idx = 0; field_idx < o.dense_vectors.size(); ++field_idx) {
+    const auto& v = o.dense_vectors[field_idx];
+    bool valid_name = !v.name.empty() && v.name.size() <= 64 &&
+                      std::all_of(v.name.begin(), v.name.end(), [](unsigned char c) {
+                        return std::isalnum(c) || c == '_' || c == '-';
+                      });
+    if (!valid_name) {
+      return Status::InvalidArgument("invalid vector name '" + v.name +
+                                     "': use 1-64 letters, digits, '_' or '-'");
+    }
+    for (size_t other = 0; other < field_idx; ++other) {
+      if (o.dense_vectors[other].name == v.name) {
+        return Status::InvalidArgument("vector name '" + v.name + "' given twice");
+      }
+    }
+    if (v.dim == 0 || v.dim > 65536) {
+      return Status::InvalidArgument("vector '" + v.name + "': dimension must be in [1, 65536]");
+    }
+    if (v.hnsw_m < 2 || v.hnsw_m > 256 || v.hnsw_ef_construction < 1 || v.hnsw_ef_search < 1) {
+      return Status::InvalidArgument("vector '" + v.name +
+                                     "': hnsw m must be in [2, 256] and ef values at least 1");
+    }
   }
   return Status::OK();
 }
@@ -148,6 +230,25 @@ Result<std::unique_ptr<Collection::Impl>> Collection::Impl::Open(
   impl->read_only = store_options.read_only;
   if (!impl->read_only) RemoveStaleTempFiles(dir);
   QUARRY_RETURN_IF_ERROR(impl->LoadIndex());
+  if (!impl->options.dense_vectors.empty()) {
+    uint64_t last_seq = 0;
+    uint64_t pruned_seq = 0;
+    {
+      QUARRY_ASSIGN_OR_RETURN(auto txn, impl->store->BeginRead());
+      QUARRY_ASSIGN_OR_RETURN(last_seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
+      QUARRY_ASSIGN_OR_RETURN(pruned_seq, ReadMetaU64(*txn, storage::kMetaPrunedSeq));
+    }
+    impl->dense.resize(impl->options.dense_vectors.size());
+    for (size_t field_idx = 0; field_idx < impl->dense.size(); ++field_idx) {
+      impl->dense[field_idx].config = impl->options.dense_vectors[field_idx];
+      QUARRY_RETURN_IF_ERROR(impl->LoadDense(&impl->dense[field_idx], last_seq, pruned_seq));
+    }
+  }
+  // Persist whatever was rebuilt or replayed (a no-op when all is current).
+  if (!impl->read_only && impl->applied_seq > 0) {
+    Status flushed = impl->FlushLocked();
+    if (!flushed.ok()) LogWarning("cannot write index snapshots: " + flushed.ToString());
+  }
   return impl;
 }
 
@@ -272,34 +373,41 @@ Status Collection::Impl::LoadIndex() {
     }
   }
   snapshot_seq = 0;
-  QUARRY_RETURN_IF_ERROR(RebuildIndex());
-  if (!read_only && applied_seq > 0) {
-    Status flushed = FlushLocked();
-    if (!flushed.ok()) LogWarning("cannot write index snapshot: " + flushed.ToString());
-  }
-  return Status::OK();
+  return RebuildIndex();
 }
 
 Status Collection::Impl::FlushLocked() {
   if (read_only) return Status::OK();
-  std::string payload;
   uint64_t seq;
+  std::string payload;
+  bool bm25_behind;
   {
     std::shared_lock lock(index_mu);
-    if (applied_seq == snapshot_seq &&
-        std::filesystem::exists(dir / kSnapshotFile)) {
-      return Status::OK();
-    }
-    payload = index.Serialize();
     seq = applied_seq;
+    bm25_behind = snapshot_seq != seq || !std::filesystem::exists(dir / kSnapshotFile);
+    if (bm25_behind) payload = index.Serialize();
+    // Dense snapshots are written under the shared lock: Save needs a stable
+    // index, and writers wait for write_mu, which the caller holds.
+    for (auto& field : dense) {
+      if (field.snapshot_seq == seq && seq != 0) continue;
+      std::error_code ec;
+      std::filesystem::create_directories(DenseDir(field), ec);
+      if (ec) return ErrnoStatus("cannot create " + DenseDir(field).string(), ec.value());
+      QUARRY_RETURN_IF_ERROR(field.index->Save(DenseDir(field), seq));
+      field.snapshot_seq = seq;
+    }
   }
-  QUARRY_RETURN_IF_ERROR(storage::WriteSnapshotFile(
-      dir / kSnapshotFile,
-      storage::Snapshot{storage::SnapshotKind::kBm25Index, kBm25SnapshotVersion, seq,
-                        std::move(payload)}));
-  snapshot_seq = seq;
-  // The snapshot now covers every change <= seq: prune them.
+  if (bm25_behind) {
+    QUARRY_RETURN_IF_ERROR(storage::WriteSnapshotFile(
+        dir / kSnapshotFile,
+        storage::Snapshot{storage::SnapshotKind::kBm25Index, kBm25SnapshotVersion, seq,
+                          std::move(payload)}));
+    snapshot_seq = seq;
+  }
+  // Every snapshot now covers the changes <= seq: prune them.
   QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginWrite());
+  QUARRY_ASSIGN_OR_RETURN(uint64_t pruned, ReadMetaU64(*txn, storage::kMetaPrunedSeq));
+  if (pruned >= seq) return Status::OK();
   std::vector<std::string> keys;
   QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kChanges, "", [&](std::string_view key, std::string_view) {
     if (DecodeKey64(key) > seq) return false;
@@ -309,6 +417,153 @@ Status Collection::Impl::FlushLocked() {
   for (const auto& key : keys) QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kChanges, key));
   QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaPrunedSeq, EncodeU64(seq)));
   return txn->Commit();
+}
+
+// --- dense vectors -----------------------------------------------------------
+
+namespace {
+
+index::dense::DenseIndexOptions ToDenseOptions(const DenseVectorConfig& config) {
+  index::dense::DenseIndexOptions options;
+  options.dim = config.dim;
+  switch (config.metric) {
+    case VectorMetric::kCosine: options.metric = index::dense::Metric::kCosine; break;
+    case VectorMetric::kDot: options.metric = index::dense::Metric::kDot; break;
+    case VectorMetric::kL2: options.metric = index::dense::Metric::kL2; break;
+  }
+  switch (config.quantization) {
+    case VectorQuantization::kNone: options.quantization = index::dense::Quantization::kFloat32; break;
+    case VectorQuantization::kInt8: options.quantization = index::dense::Quantization::kInt8; break;
+    case VectorQuantization::kBinary: options.quantization = index::dense::Quantization::kBinary; break;
+  }
+  options.hnsw.m = config.hnsw_m;
+  options.hnsw.ef_construction = config.hnsw_ef_construction;
+  options.hnsw.ef_search = config.hnsw_ef_search;
+  return options;
+}
+
+bool SameShape(const index::dense::DenseIndexOptions& a, const index::dense::DenseIndexOptions& b) {
+  return a.dim == b.dim && a.metric == b.metric && a.quantization == b.quantization &&
+         a.hnsw.m == b.hnsw.m;
+}
+
+Status CheckVector(std::span<const float> values, const DenseVectorConfig& config) {
+  if (values.size() != config.dim) {
+    return Status::InvalidArgument("vector '" + config.name + "' has dimension " +
+                                   std::to_string(values.size()) + ", expected " +
+                                   std::to_string(config.dim));
+  }
+  for (float v : values) {
+    if (!std::isfinite(v)) {
+      return Status::InvalidArgument("vector '" + config.name + "' has a non-finite value");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Collection::Impl::DeletePoint(storage::Txn* txn, uint64_t point_id) {
+  QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kPoints, EncodeKey64(point_id)));
+  for (const auto& config : options.dense_vectors) {
+    QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kVectors, storage::VectorKey(point_id, config.name)));
+  }
+  return Status::OK();
+}
+
+Collection::Impl::DenseField* Collection::Impl::FindDense(std::string_view field_name) {
+  for (auto& field : dense) {
+    if (field.config.name == field_name) return &field;
+  }
+  return nullptr;
+}
+
+Status Collection::Impl::RebuildDense(DenseField* field, const storage::Txn& txn) {
+  QUARRY_ASSIGN_OR_RETURN(field->index, index::dense::DenseIndex::Create(ToDenseOptions(field->config)));
+  field->snapshot_seq = 0;
+  // Gather this field's vectors, train the codec on them, then add in bulk.
+  std::vector<uint64_t> ids;
+  std::vector<float> values;
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kVectors, "", [&](std::string_view key,
+                                                            std::string_view value) {
+    if (key.size() < 8 || key.substr(8) != field->config.name) return true;
+    auto vector = storage::DecodeVector(value);
+    if (!vector.ok() || vector->size() != field->config.dim) {
+      status = Status::Corruption("bad stored vector for point " + std::to_string(DecodeKey64(key)));
+      return false;
+    }
+    ids.push_back(DecodeKey64(key));
+    values.insert(values.end(), vector->begin(), vector->end());
+    return true;
+  }));
+  QUARRY_RETURN_IF_ERROR(status);
+  if (ids.empty()) return Status::OK();
+  size_t sample = std::min<size_t>(ids.size(), 20000) * field->config.dim;
+  QUARRY_RETURN_IF_ERROR(field->index->Train(std::span<const float>(values.data(), sample)));
+  size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  return field->index->AddBatch(ids, values, threads);
+}
+
+Status Collection::Impl::ReplayDense(DenseField* field, const storage::Txn& txn, uint64_t after_seq) {
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
+                                  [&](std::string_view, std::string_view value) {
+    auto change = storage::DecodeChange(value);
+    if (!change.ok()) {
+      status = change.status();
+      return false;
+    }
+    if (change->op == ChangeOp::kDelete) {
+      field->index->Remove(change->point_id);
+      return true;
+    }
+    auto bytes = txn.Get(Table::kVectors, storage::VectorKey(change->point_id, field->config.name));
+    if (bytes.status().IsNotFound()) return true;  // no vector, or deleted later
+    if (!bytes.ok()) {
+      status = bytes.status();
+      return false;
+    }
+    auto vector = storage::DecodeVector(*bytes);
+    if (!vector.ok()) {
+      status = vector.status();
+      return false;
+    }
+    status = field->index->Add(change->point_id, *vector);
+    return status.ok();
+  }));
+  return status;
+}
+
+Status Collection::Impl::LoadDense(DenseField* field, uint64_t last_seq, uint64_t pruned_seq) {
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+  uint64_t seq = 0;
+  std::string why;
+  std::error_code ec;
+  if (std::filesystem::exists(DenseDir(*field), ec)) {
+    auto loaded = index::dense::DenseIndex::Load(DenseDir(*field), &seq);
+    if (!loaded.ok()) {
+      why = loaded.status().ToString();
+    } else if (!SameShape((*loaded)->options(), ToDenseOptions(field->config))) {
+      why = "snapshot was built with other vector settings";
+    } else if (seq > last_seq || seq < pruned_seq) {
+      why = "snapshot sequence " + std::to_string(seq) + " outside [" + std::to_string(pruned_seq) +
+            ", " + std::to_string(last_seq) + "]";
+    } else {
+      field->index = std::move(loaded).value();
+      field->snapshot_seq = seq;
+      Status replay = ReplayDense(field, *txn, seq);
+      if (replay.ok()) return Status::OK();
+      why = "replay failed: " + replay.ToString();
+    }
+  } else if (last_seq > 0) {
+    why = "no index snapshot";
+  }
+  if (!why.empty()) {
+    LogWarning("collection '" + name + "': rebuilding dense vector '" + field->config.name +
+               "' from the store: " + why);
+  }
+  return RebuildDense(field, *txn);
 }
 
 // ---------------------------------------------------------------------------
@@ -326,7 +581,7 @@ Collection::~Collection() {
 const std::string& Collection::name() const { return impl_->name; }
 const CollectionOptions& Collection::options() const { return impl_->options; }
 
-Result<UpsertStats> Collection::Upsert(std::vector<Document> docs) {
+Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder* embedder) {
   Impl& im = *impl_;
   if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
   std::lock_guard write_lock(im.write_mu);
@@ -367,10 +622,37 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs) {
     uint64_t point_id;
     size_t doc_idx;
     size_t chunk_idx;
+    size_t vector_idx;  // into field_vectors[*] when they exist
   };
   for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
     if (!prepared[doc_idx].unchanged) prepared[doc_idx].chunks = im.chunker.Split(docs[doc_idx]);
   }
+  // Dense vectors of the new chunks: field_vectors[field][n] for the n-th new
+  // chunk in document order.
+  std::vector<std::vector<std::vector<float>>> field_vectors;
+  if (embedder != nullptr && !im.dense.empty()) {
+    std::vector<const Chunk*> new_chunks;
+    for (const auto& prep : prepared) {
+      for (const auto& chunk : prep.chunks) new_chunks.push_back(&chunk);
+    }
+    field_vectors.resize(im.dense.size());
+    if (!new_chunks.empty()) {
+      for (size_t field_idx = 0; field_idx < im.dense.size(); ++field_idx) {
+        const DenseVectorConfig& config = im.dense[field_idx].config;
+        QUARRY_RETURN_IF_ERROR(embedder->Embed(new_chunks, config, &field_vectors[field_idx])
+                                   .WithContext("embedding '" + config.name + "'"));
+        if (field_vectors[field_idx].size() != new_chunks.size()) {
+          return Status::Internal("embedder returned " +
+                                  std::to_string(field_vectors[field_idx].size()) + " vectors for " +
+                                  std::to_string(new_chunks.size()) + " chunks");
+        }
+        for (const auto& vector : field_vectors[field_idx]) {
+          QUARRY_RETURN_IF_ERROR(CheckVector(vector, config));
+        }
+      }
+    }
+  }
+  size_t new_chunk_counter = 0;
 
   std::vector<Op> ops;
   uint64_t seq = 0;
@@ -387,18 +669,20 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs) {
         ++stats.unchanged;
         continue;
       }
+      size_t first_vector = new_chunk_counter;
+      new_chunk_counter += prep.chunks.size();
       auto existing = txn->Get(Table::kDocs, doc.doc_id);
       if (existing.ok()) {
         QUARRY_ASSIGN_OR_RETURN(DocRecord old, storage::DecodeDocRecord(*existing));
-        if (old.content_hash == prep.hash) {  // duplicate within this batch
+        if (old.content_hash == prep.hash && field_vectors.empty()) {  // duplicate in this batch
           ++stats.unchanged;
           continue;
         }
         for (uint64_t point_id : old.point_ids) {
-          QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kPoints, EncodeKey64(point_id)));
+          QUARRY_RETURN_IF_ERROR(im.DeletePoint(txn.get(), point_id));
           QUARRY_RETURN_IF_ERROR(txn->Put(Table::kChanges, EncodeKey64(++seq),
                                           storage::EncodeChange({ChangeOp::kDelete, point_id})));
-          ops.push_back({false, point_id, 0, 0});
+          ops.push_back({false, point_id, 0, 0, 0});
           ++stats.chunks_deleted;
         }
         ++stats.replaced;
@@ -412,10 +696,15 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs) {
         uint64_t point_id = next_point++;
         QUARRY_RETURN_IF_ERROR(txn->Put(Table::kPoints, EncodeKey64(point_id),
                                         storage::EncodeChunk(prep.chunks[chunk_idx])));
+        for (size_t field_idx = 0; field_idx < field_vectors.size(); ++field_idx) {
+          QUARRY_RETURN_IF_ERROR(txn->Put(
+              Table::kVectors, storage::VectorKey(point_id, im.dense[field_idx].config.name),
+              storage::EncodeVector(field_vectors[field_idx][first_vector + chunk_idx])));
+        }
         QUARRY_RETURN_IF_ERROR(txn->Put(Table::kChanges, EncodeKey64(++seq),
                                         storage::EncodeChange({ChangeOp::kUpsert, point_id})));
         record.point_ids.push_back(point_id);
-        ops.push_back({true, point_id, doc_idx, chunk_idx});
+        ops.push_back({true, point_id, doc_idx, chunk_idx, first_vector + chunk_idx});
         ++stats.chunks_written;
       }
       QUARRY_RETURN_IF_ERROR(txn->Put(Table::kDocs, doc.doc_id, storage::EncodeDocRecord(record)));
@@ -436,10 +725,17 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs) {
   }
   std::unique_lock lock(im.index_mu);
   for (size_t op_idx = 0; op_idx < ops.size(); ++op_idx) {
-    if (ops[op_idx].add) {
-      im.index.Add(ops[op_idx].point_id, terms[op_idx], lengths[op_idx]);
+    const Op& op = ops[op_idx];
+    if (op.add) {
+      im.index.Add(op.point_id, terms[op_idx], lengths[op_idx]);
+      for (size_t field_idx = 0; field_idx < field_vectors.size(); ++field_idx) {
+        Status added = im.dense[field_idx].index->Add(op.point_id,
+                                                      field_vectors[field_idx][op.vector_idx]);
+        if (!added.ok()) LogWarning("dense index: " + added.ToString());  // checked above
+      }
     } else {
-      im.index.Remove(ops[op_idx].point_id);
+      im.index.Remove(op.point_id);
+      for (auto& field : im.dense) field.index->Remove(op.point_id);
     }
   }
   im.applied_seq = seq;
@@ -471,7 +767,7 @@ Result<uint64_t> Collection::Impl::DeleteWhere(
     QUARRY_RETURN_IF_ERROR(status);
     for (auto& [doc_id, record] : victims) {
       for (uint64_t point_id : record.point_ids) {
-        QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kPoints, EncodeKey64(point_id)));
+        QUARRY_RETURN_IF_ERROR(DeletePoint(txn.get(), point_id));
         QUARRY_RETURN_IF_ERROR(txn->Put(Table::kChanges, EncodeKey64(++seq),
                                         storage::EncodeChange({ChangeOp::kDelete, point_id})));
         removed.push_back(point_id);
@@ -484,7 +780,10 @@ Result<uint64_t> Collection::Impl::DeleteWhere(
     QUARRY_RETURN_IF_ERROR(txn->Commit());
   }
   std::unique_lock lock(index_mu);
-  for (uint64_t point_id : removed) index.Remove(point_id);
+  for (uint64_t point_id : removed) {
+    index.Remove(point_id);
+    for (auto& field : dense) field.index->Remove(point_id);
+  }
   applied_seq = seq;
   return deleted_docs;
 }
@@ -517,9 +816,33 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
     return Status::InvalidArgument("limit must be at most 10000 and offset at most 100000");
   }
   SearchResponse response;
-  im.analyzer.Analyze(request.text, &response.query_terms);
   std::vector<index::ScoredPoint> top;
-  {
+  if (request.vector.has_value()) {
+    const Impl::DenseField* field = im.FindDense(request.vector->name);
+    if (field == nullptr) {
+      std::string known;
+      for (const auto& f : im.dense) known += (known.empty() ? "" : ", ") + f.config.name;
+      return Status::InvalidArgument("collection '" + im.name + "' has no vector '" +
+                                     request.vector->name + "'" +
+                                     (known.empty() ? std::string(" (it has none)")
+                                                    : " (vectors: " + known + ")"));
+    }
+    QUARRY_RETURN_IF_ERROR(CheckVector(request.vector->values, field->config));
+    if (!(request.oversampling >= 1.0f && request.oversampling <= 100.0f)) {
+      return Status::InvalidArgument("oversampling must be in [1, 100]");
+    }
+    if (request.hnsw_ef > 100000) return Status::InvalidArgument("hnsw_ef must be at most 100000");
+    index::dense::DenseSearchParams params;
+    params.k = request.offset + request.limit;
+    params.ef = request.hnsw_ef;
+    params.exact = request.exact;
+    params.rescore = request.rescore;
+    params.oversampling = request.oversampling;
+    std::shared_lock lock(im.index_mu);
+    QUARRY_ASSIGN_OR_RETURN(auto dense_hits, field->index->Search(request.vector->values, params));
+    for (const auto& hit : dense_hits) top.push_back({hit.id, hit.score});
+  } else {
+    im.analyzer.Analyze(request.text, &response.query_terms);
     std::shared_lock lock(im.index_mu);
     top = im.index.Search(response.query_terms, request.offset + request.limit);
   }
@@ -586,16 +909,27 @@ CollectionInfo Collection::Info() const {
     info.last_seq = last.ok() ? *last : 0;
   }
   {
+    std::lock_guard write_lock(im.write_mu);  // snapshot sequences
     std::shared_lock lock(im.index_mu);
     auto stats = im.index.Stats();
     info.terms = stats.terms;
     info.index_memory_bytes = stats.memory_bytes;
     info.snapshot_seq = im.snapshot_seq;
+    for (const auto& field : im.dense) {
+      auto dense_stats = field.index->Stats();
+      info.dense_vectors.push_back(
+          {field.config, dense_stats.vectors, dense_stats.memory_bytes, field.snapshot_seq});
+    }
   }
   info.disk_bytes = im.store->Stats().file_bytes;
   std::error_code ec;
   auto snap_size = std::filesystem::file_size(im.dir / kSnapshotFile, ec);
   if (!ec) info.disk_bytes += snap_size;
+  for (auto it = std::filesystem::recursive_directory_iterator(im.dir / "dense", ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) info.disk_bytes += it->file_size(size_ec);
+  }
   return info;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/file_util.h"
+#include "index/dense/dense_index.h"
 #include "index/sparse/bm25_index.h"
 #include "quarry/collection.h"
 #include "storage/lmdb_store.h"
@@ -50,6 +51,27 @@ struct Collection::Impl {
   // REQUIRES: write_mu held (or no other thread has the collection yet).
   Status FlushLocked();
 
+  // One named dense vector: its config, index and snapshot state.
+  struct DenseField {
+    DenseVectorConfig config;
+    std::unique_ptr<index::dense::DenseIndex> index;  // guarded by index_mu
+    uint64_t snapshot_seq = 0;                         // guarded by write_mu
+  };
+  std::filesystem::path DenseDir(const DenseField& field) const {
+    return dir / "dense" / field.config.name;
+  }
+  // Loads the field's snapshot and replays newer changes, or rebuilds it from
+  // the vectors table when the snapshot can't be trusted.
+  Status LoadDense(DenseField* field, uint64_t last_seq, uint64_t pruned_seq);
+  Status RebuildDense(DenseField* field, const storage::Txn& txn);
+  Status ReplayDense(DenseField* field, const storage::Txn& txn, uint64_t after_seq);
+  DenseField* FindDense(std::string_view name);
+  const DenseField* FindDense(std::string_view name) const {
+    return const_cast<Impl*>(this)->FindDense(name);
+  }
+  // Deletes a point's chunk and vectors (the caller logs the change).
+  Status DeletePoint(storage::Txn* txn, uint64_t point_id);
+
   Result<uint64_t> DeleteWhere(
       const std::function<bool(std::string_view doc_id, const storage::DocRecord&)>& match);
 
@@ -62,9 +84,10 @@ struct Collection::Impl {
   text::Analyzer analyzer;
   text::Chunker chunker;
 
-  std::mutex write_mu;
+  mutable std::mutex write_mu;
   mutable std::shared_mutex index_mu;
   index::Bm25Index index;     // guarded by index_mu
+  std::vector<DenseField> dense;  // one per configured dense vector, fixed at open
   uint64_t applied_seq = 0;   // store seq the index reflects; guarded by index_mu
   uint64_t snapshot_seq = 0;  // seq of the snapshot on disk; guarded by write_mu
 };

@@ -10,7 +10,9 @@
 namespace quarry::storage {
 namespace {
 
-constexpr const char* kTableNames[kTableCount] = {"meta", "docs", "points", "changes"};
+constexpr unsigned kMissingTable = ~0u;
+
+constexpr const char* kTableNames[kTableCount] = {"meta", "docs", "points", "changes", "vectors"};
 
 MDB_val ToVal(std::string_view s) {
   MDB_val v;
@@ -83,6 +85,11 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::Open(const std::filesystem::path& 
   for (int table = 0; table < kTableCount; ++table) {
     MDB_dbi dbi;
     rc = mdb_dbi_open(txn, kTableNames[table], options.read_only ? 0 : MDB_CREATE, &dbi);
+    if (rc == MDB_NOTFOUND && options.read_only) {
+      // A store written before this table existed: it reads as empty.
+      store->dbis_[table] = kMissingTable;
+      continue;
+    }
     if (rc != MDB_SUCCESS) {
       mdb_txn_abort(txn);
       return LmdbStatus(rc, std::string("cannot open table ") + kTableNames[table]);
@@ -134,6 +141,7 @@ Txn::~Txn() {
 Result<std::string_view> Txn::Get(Table table, std::string_view key) const {
   MDB_val k = ToVal(key);
   MDB_val v;
+  if (store_->dbis_[static_cast<int>(table)] == kMissingTable) return Status::NotFound("key not found");
   int rc = mdb_get(txn_, store_->dbis_[static_cast<int>(table)], &k, &v);
   if (rc == MDB_NOTFOUND) return Status::NotFound("key not found");
   if (rc != MDB_SUCCESS) return LmdbStatus(rc, "read");
@@ -156,6 +164,7 @@ Status Txn::Delete(Table table, std::string_view key) {
 Status Txn::Scan(Table table, std::string_view from,
                  const std::function<bool(std::string_view, std::string_view)>& fn) const {
   MDB_cursor* cursor = nullptr;
+  if (store_->dbis_[static_cast<int>(table)] == kMissingTable) return Status::OK();
   int rc = mdb_cursor_open(txn_, store_->dbis_[static_cast<int>(table)], &cursor);
   if (rc != MDB_SUCCESS) return LmdbStatus(rc, "cursor");
   MDB_val k = ToVal(from);
@@ -173,6 +182,7 @@ Status Txn::Scan(Table table, std::string_view from,
 
 Result<uint64_t> Txn::Count(Table table) const {
   MDB_stat stat;
+  if (store_->dbis_[static_cast<int>(table)] == kMissingTable) return uint64_t{0};
   int rc = mdb_stat(txn_, store_->dbis_[static_cast<int>(table)], &stat);
   if (rc != MDB_SUCCESS) return LmdbStatus(rc, "stat");
   return static_cast<uint64_t>(stat.ms_entries);

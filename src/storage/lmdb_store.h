@@ -6,6 +6,7 @@
 //   points   u64 BE -> PointRecord   one per chunk: text and payload
 //   changes  u64 BE seq -> Change    upserts/deletes of points since the last
 //                                    index snapshot (pruned after each snapshot)
+//   vectors  u64 BE point id + name  the point's named dense vector (floats)
 //
 // A write transaction that returned OK from Commit() is durable (LMDB syncs on
 // commit). Failed commits (disk full, map full) leave the store as it was.
@@ -31,8 +32,8 @@ struct MDB_txn;
 
 namespace quarry::storage {
 
-enum class Table { kMeta = 0, kDocs = 1, kPoints = 2, kChanges = 3 };
-inline constexpr int kTableCount = 4;
+enum class Table { kMeta = 0, kDocs = 1, kPoints = 2, kChanges = 3, kVectors = 4 };
+inline constexpr int kTableCount = 5;
 
 struct StoreOptions {
   uint64_t map_size = 64ull << 30;  // address space reserved; the file grows as needed

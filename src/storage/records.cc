@@ -8,6 +8,7 @@ namespace {
 constexpr uint8_t kDocVersion = 1;
 constexpr uint8_t kChunkVersion = 1;
 constexpr uint8_t kChangeVersion = 1;
+constexpr uint8_t kVectorVersion = 1;
 
 void PutString(std::string* out, std::string_view s) {
   PutFixed32(out, static_cast<uint32_t>(s.size()));
@@ -101,6 +102,31 @@ Result<Change> DecodeChange(std::string_view bytes) {
     return Status::Corruption("bad change op");
   }
   return change;
+}
+
+std::string VectorKey(uint64_t point_id, std::string_view name) {
+  std::string key = EncodeKey64(point_id);
+  key.append(name);
+  return key;
+}
+
+std::string EncodeVector(std::span<const float> values) {
+  std::string out(1, static_cast<char>(kVectorVersion));
+  PutFixed32(&out, static_cast<uint32_t>(values.size()));
+  for (float v : values) PutFloat(&out, v);
+  return out;
+}
+
+Result<std::vector<float>> DecodeVector(std::string_view bytes) {
+  ByteReader reader(bytes);
+  uint32_t dim = 0;
+  if (!ReadVersion(&reader, kVectorVersion) || !reader.ReadFixed32(&dim) ||
+      reader.remaining() != static_cast<size_t>(dim) * 4) {
+    return Status::Corruption("bad vector record");
+  }
+  std::vector<float> values(dim);
+  for (auto& v : values) reader.ReadFloat(&v);
+  return values;
 }
 
 }  // namespace quarry::storage

@@ -9,6 +9,7 @@
 #define QUARRY_STORAGE_RECORDS_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,12 @@ Result<Chunk> DecodeChunk(std::string_view bytes);
 
 std::string EncodeChange(const Change& change);
 Result<Change> DecodeChange(std::string_view bytes);
+
+// vectors table: key = EncodeKey64(point_id) + vector name; value = u8
+// version, u32 dim, dim little-endian floats.
+std::string VectorKey(uint64_t point_id, std::string_view name);
+std::string EncodeVector(std::span<const float> values);
+Result<std::vector<float>> DecodeVector(std::string_view bytes);
 
 // Well-known meta keys.
 inline constexpr std::string_view kMetaConfig = "config";          // JSON

@@ -90,6 +90,14 @@ TEST(RecordsTest, RoundTripAndCorruption) {
   EXPECT_EQ(change->op, ChangeOp::kDelete);
   EXPECT_EQ(change->point_id, 77u);
 
+  std::vector<float> vec = {1.5f, -2.0f, 0.0f};
+  auto vec_back = DecodeVector(EncodeVector(vec));
+  ASSERT_TRUE(vec_back.ok());
+  EXPECT_EQ(*vec_back, vec);
+  EXPECT_FALSE(DecodeVector(EncodeVector(vec).substr(0, 9)).ok());
+  EXPECT_EQ(VectorKey(5, "dense").substr(8), "dense");
+  EXPECT_LT(VectorKey(5, "zzz"), VectorKey(6, "a"));
+
   std::string encoded = EncodeChunk(chunk);
   for (size_t len = 0; len < encoded.size(); ++len) {
     EXPECT_FALSE(DecodeChunk(std::string_view(encoded).substr(0, len)).ok());
