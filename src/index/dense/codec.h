@@ -2,9 +2,11 @@
 // distance between a query and a stored code.
 //
 //   kFloat32  4·dim bytes, exact distances.
-//   kInt8     dim bytes + a float correction; scalar quantisation with one
-//             global range learned from a sample, clipped at the `quantile`
-//             of absolute values (like Qdrant's `quantile`, default 0.99).
+//   kInt8     dim bytes + 8 (a float correction and an int32 offset); scalar
+//             quantisation of the mean-centred vector with one global range
+//             learned from a sample, clipped at the `quantile` of absolute
+//             values (like Qdrant's `quantile`, default 0.99); dim <= 32767.
+//             codec.cc documents the estimate and the code layout.
 //   kBinary   dim/8 bytes (rounded up), 1 bit per dimension (x > 0); the
 //             distance is the Hamming distance, useful only with rescoring.
 //

@@ -33,7 +33,15 @@ struct Kernels {
   int32_t (*l2_sq_i8)(const int8_t* a, const int8_t* b, size_t dim) = nullptr;
   // Number of differing bits between two binary codes of `bytes` bytes.
   uint32_t (*hamming)(const uint8_t* a, const uint8_t* b, size_t bytes) = nullptr;
+  // Inner product of unsigned bytes `a` with signed bytes `b` (exact, in
+  // int32). The int8 codec keeps its prepared query as q + 128 so that VNNI's
+  // vpdpbusd computes this in one instruction per 64 bytes.
+  int32_t (*dot_u8i8)(const uint8_t* a, const int8_t* b, size_t dim) = nullptr;
 };
+
+// Integer kernels are exact whenever the true result fits in int32, which
+// holds for any input when dim < 131072 (dot_i8), dim <= 65536 (dot_u8i8) and
+// dim < 32768 (l2_sq_i8); the int8 codec caps dim at 32767 for that reason.
 
 // The best kernels this CPU supports. QUARRY_ISA=scalar|avx2|avx512|avx512-vnni
 // in the environment caps the choice (for benchmarks and debugging).
