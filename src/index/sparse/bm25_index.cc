@@ -200,6 +200,7 @@ struct Posting {
 // shrinks with length, so this bounds every posting of the block whatever idf
 // and avgdl are at query time.
 struct BlockMeta {
+  uint32_t first_slot;
   uint32_t last_slot;
   float max_tf;
   float min_length;
@@ -213,7 +214,7 @@ struct PostingList {
   // REQUIRES: slot greater than every slot in the list.
   void Append(uint32_t slot, float tf, float length) {
     if (postings.size() % kBlockSize == 0) {
-      blocks.push_back({slot, tf, length});
+      blocks.push_back({slot, slot, tf, length});
     } else {
       BlockMeta& block = blocks.back();
       block.last_slot = slot;
@@ -359,6 +360,117 @@ struct Cursor {
   }
 };
 
+// ---------------------------------------------------------------------------
+// Windowed MaxScore (Turtle & Flood 1995; the shape of Lucene's
+// MaxScoreBulkScorer).
+//
+// Slots are visited in windows (kFirstWindow slots, doubling up to kMaxWindow).
+// In each window every query term gets an upper bound of its score there: the
+// largest bound of its blocks that overlap the window (0 when it has no
+// posting there). With the terms in canonical order (see Impl::Resolve), the
+// longest suffix whose summed bounds stay below the threshold is
+// non-essential: a document matching only those terms cannot enter the top k.
+// A window where every term is non-essential is skipped outright. Otherwise the
+// essential prefix is scored term at a time into a window-sized accumulator,
+// and each accumulated document then probes the non-essential terms in
+// canonical order, dropping out as soon as its partial score plus the bounds
+// of the terms left is below the threshold. Contributions are added to each
+// document in canonical order, starting from 0, as SearchExhaustive adds them,
+// so the surviving scores are bit-identical.
+
+#ifdef QUARRY_BM25_STATS
+}  // namespace
+uint64_t g_stat[8];
+namespace {
+#define STAT(i) (++g_stat[i])
+#else
+#define STAT(i) ((void)0)
+#endif
+constexpr uint32_t kFirstWindow = 512;   // small, so the threshold rises early
+constexpr uint32_t kMaxWindow = 4096;    // accumulator: 16 KiB of floats
+
+// Blocks of one list that can overlap a window: every block but the first and
+// the last lies inside it, with kBlockSize distinct slots.
+constexpr uint32_t kMaxWindowBlocks = kMaxWindow / kBlockSize + 2;
+
+// One query term's posting list, walked forward only.
+struct TermCursor {
+  const Posting* postings = nullptr;
+  const BlockMeta* blocks = nullptr;
+  uint32_t size = 0;
+  uint32_t num_blocks = 0;
+  uint32_t pos = 0;    // postings before pos have slots below every later target
+  uint32_t block = 0;  // first block that overlaps the current window
+  uint32_t window_blocks = 0;  // blocks overlapping the current window
+  uint32_t probe_block = 0;    // block of the last BoundAt() slot
+  float weight = 0.0f;
+  float window_bound = 0.0f;  // inflated bound over the current window
+  bool in_window = false;     // window_blocks > 0
+  float block_bounds[kMaxWindowBlocks];  // inflated, of blocks [block, block + window_blocks)
+
+  uint32_t Slot() const { return pos < size ? postings[pos].slot : kEndSlot; }
+
+  // Computes the bounds of the blocks overlapping the slots [begin, end),
+  // begin not below the previous window's end.
+  void BoundWindow(uint32_t begin, uint32_t end, const LengthNorm& norm, float inflation) {
+    while (block < num_blocks && blocks[block].last_slot < begin) ++block;
+    float bound = 0.0f;
+    uint32_t b = block;
+    for (; b < num_blocks && blocks[b].first_slot < end; ++b) {
+      const float block_bound =
+          inflation * TermScore(weight, blocks[b].max_tf, norm(blocks[b].min_length));
+      block_bounds[b - block] = block_bound;
+      bound = std::max(bound, block_bound);
+    }
+    window_blocks = b - block;
+    probe_block = block;
+    window_bound = bound;
+    in_window = window_blocks > 0;
+  }
+
+  // Bound of the block that would hold `slot` (0 past the window's blocks).
+  // REQUIRES: slot in the window, not below the previous BoundAt() slot.
+  float BoundAt(uint32_t slot) {
+    const uint32_t window_end = block + window_blocks;
+    while (probe_block < window_end && blocks[probe_block].last_slot < slot) ++probe_block;
+    return probe_block < window_end ? block_bounds[probe_block - block] : 0.0f;
+  }
+
+  // Moves to the first posting with slot >= target (to size when none).
+  void AdvanceTo(uint32_t target) {
+    if (pos >= size || postings[pos].slot >= target) return;
+    uint32_t b = pos / kBlockSize;
+    if (block > b && blocks[block - 1].last_slot < target) b = block;
+    if (probe_block > b && blocks[probe_block - 1].last_slot < target) b = probe_block;
+    while (b < num_blocks && blocks[b].last_slot < target) ++b;
+    if (b >= num_blocks) {
+      pos = size;
+      return;
+    }
+    const Posting* lo = postings + std::max<size_t>(pos, size_t{b} * kBlockSize);
+    const Posting* last = postings + std::min<size_t>(size, (size_t{b} + 1) * kBlockSize);
+    // The block's last slot is >= target, so the answer lies in [lo, last).
+    // Short moves are the common case: gallop from lo (touching lines near
+    // it), then bisect (branch-free) the last step.
+    if (lo->slot >= target) {
+      pos = static_cast<uint32_t>(lo - postings);
+      return;
+    }
+    size_t step = 1;
+    for (; step < static_cast<size_t>(last - lo) && lo[step].slot < target; step *= 2) lo += step;
+    // Now lo->slot < target, and the answer lies in (lo, lo + min(step, last - 1 - lo)].
+    const Posting* first = lo + 1;
+    size_t n = std::min(step, static_cast<size_t>(last - first));
+    while (n > 1) {
+      const size_t half = n / 2;
+      first = first[half - 1].slot < target ? first + half : first;
+      n -= half;
+    }
+    if (first->slot < target) ++first;
+    pos = static_cast<uint32_t>(first - postings);
+  }
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -413,7 +525,125 @@ struct Bm25Index::Impl {
       terms[i].weight =
           static_cast<float>(counts[i]) * Idf(live_docs, lists[terms[i].term_id].live_df);
     }
+    // Canonical order: weight descending, then first occurrence. Every score
+    // is summed in this order. It depends only on the query and the live
+    // statistics (not on block layout), so compaction and snapshots keep it,
+    // and MaxScore's non-essential terms (the low-weight ones) form a suffix.
+    std::stable_sort(terms.begin(), terms.end(), [](const QueryTerm& lhs, const QueryTerm& rhs) {
+      return lhs.weight > rhs.weight;
+    });
     return terms;
+  }
+
+  // Top k by windowed MaxScore (see TermCursor above).
+  // REQUIRES: k > 0, terms non-empty, in canonical order.
+  std::vector<ScoredPoint> MaxScoreTopK(const std::vector<QueryTerm>& terms, LengthNorm norm,
+                                        size_t k) const {
+    const size_t m = terms.size();
+    // Bounds are inflated so that float rounding (in each term score and in
+    // the sums) can never make a bound smaller than a score it covers; partial
+    // scores are inflated the same way when compared with the threshold.
+    const float inflation = 1.0f + static_cast<float>(2 * m + 16) * 0x1p-23f;
+    std::vector<TermCursor> cursors(m);
+    for (size_t i = 0; i < m; ++i) {
+      const PostingList& list = lists[terms[i].term_id];
+      TermCursor& c = cursors[i];
+      c.postings = list.postings.data();
+      c.blocks = list.blocks.data();
+      c.size = static_cast<uint32_t>(list.postings.size());
+      c.num_blocks = static_cast<uint32_t>(list.blocks.size());
+      c.weight = terms[i].weight;
+    }
+    // rest[i]: summed window bounds of terms i..m-1.
+    std::vector<float> rest(m + 1, 0.0f);
+    // block_rest[i]: the same with the bounds of the blocks holding one slot.
+    std::vector<float> block_rest(m + 1, 0.0f);
+    const uint32_t slots = static_cast<uint32_t>(num_slots());
+    std::vector<float> acc(std::min<uint32_t>(kMaxWindow, slots), 0.0f);
+    std::vector<uint64_t> hits((acc.size() + 63) / 64, 0);
+    const float* lengths = slot_length.data();
+
+    TopK top(k, live_docs);
+    // A document whose bound is below theta cannot enter; one equal to it may
+    // (ties go to the lower point id).
+    float theta = top.threshold();
+    uint32_t window = kFirstWindow;
+    for (uint32_t begin = 0; begin < slots;) {
+      const uint32_t end = slots - begin > window ? begin + window : slots;
+      window = std::min(window * 2, kMaxWindow);
+      for (size_t i = m; i-- > 0;) {
+        cursors[i].BoundWindow(begin, end, norm, inflation);
+        rest[i] = rest[i + 1] + cursors[i].window_bound;
+      }
+      // Essential prefix [0, essential): the rest cannot reach theta alone.
+      size_t essential = 0;
+      while (essential < m && rest[essential] >= theta) ++essential;
+      STAT(0);
+      if (essential == 0) STAT(1);
+
+      // Score the essential terms into the accumulator.
+      for (size_t i = 0; i < essential; ++i) {
+        TermCursor& c = cursors[i];
+        if (!c.in_window) continue;
+        c.AdvanceTo(begin);
+        const Posting* p = c.postings + c.pos;
+        const Posting* const list_end = c.postings + c.size;
+        const float weight = c.weight;
+        for (; p != list_end && p->slot < end; ++p) {
+          const float length = lengths[p->slot];
+          if (length < 0.0f) continue;  // tombstone
+          STAT(2);
+          const uint32_t offset = p->slot - begin;
+          acc[offset] += TermScore(weight, p->tf, norm(length));
+          hits[offset / 64] |= uint64_t{1} << (offset % 64);
+        }
+        c.pos = static_cast<uint32_t>(p - c.postings);
+      }
+
+      // Complete each accumulated document with the non-essential terms.
+      const size_t words = essential == 0 ? 0 : (end - begin + 63) / 64;
+      for (size_t word_idx = 0; word_idx < words; ++word_idx) {
+        uint64_t word = hits[word_idx];
+        hits[word_idx] = 0;
+        while (word != 0) {
+          const uint32_t offset =
+              static_cast<uint32_t>(word_idx * 64) + static_cast<uint32_t>(__builtin_ctzll(word));
+          word &= word - 1;
+          float score = acc[offset];
+          acc[offset] = 0.0f;
+          STAT(3);
+          if (score * inflation + rest[essential] < theta) continue;
+          STAT(4);
+          const uint32_t slot = begin + offset;
+          // The same test with the bounds of the blocks holding the slot.
+          for (size_t i = m; i-- > essential;) {
+            TermCursor& c = cursors[i];
+            block_rest[i] = block_rest[i + 1] + (c.in_window ? c.BoundAt(slot) : 0.0f);
+          }
+          if (score * inflation + block_rest[essential] < theta) continue;
+          STAT(7);
+          const float doc_norm = norm(lengths[slot]);
+          bool pruned = false;
+          for (size_t i = essential; i < m; ++i) {
+            TermCursor& c = cursors[i];
+            if (!c.in_window) continue;
+            c.AdvanceTo(slot);
+            STAT(5);
+            if (c.Slot() == slot) score += TermScore(c.weight, c.postings[c.pos].tf, doc_norm);
+            if (score * inflation + block_rest[i + 1] < theta) {
+              pruned = true;
+              break;
+            }
+          }
+          if (pruned || score < theta) continue;
+          STAT(6);
+          top.Push(score, slot_point[slot]);
+          theta = top.threshold();
+        }
+      }
+      begin = end;
+    }
+    return top.Take();
   }
 
   template <typename Fn>
@@ -568,6 +798,15 @@ bool Bm25Index::Remove(uint64_t point_id) {
 bool Bm25Index::Contains(uint64_t point_id) const { return impl_->point_slot.count(point_id) != 0; }
 
 std::vector<ScoredPoint> Bm25Index::Search(const std::vector<std::string>& query_terms,
+                                           size_t k) const {
+  const Impl& impl = *impl_;
+  if (k == 0 || impl.live_docs == 0) return {};
+  const std::vector<QueryTerm> terms = impl.Resolve(query_terms);
+  if (terms.empty()) return {};
+  return impl.MaxScoreTopK(terms, impl.Norm(params_), k);
+}
+
+std::vector<ScoredPoint> Bm25Index::SearchBlockMaxWand(const std::vector<std::string>& query_terms,
                                            size_t k) const {
   const Impl& impl = *impl_;
   if (k == 0 || impl.live_docs == 0) return {};

@@ -96,6 +96,8 @@ class Bm25Index {
   // occurrence, like Lucene's BooleanQuery of SHOULD clauses). Sorted by score
   // descending, ties by point id ascending. Uses block-max WAND.
   std::vector<ScoredPoint> Search(const std::vector<std::string>& query_terms, size_t k) const;
+  // TEMP: block-max WAND.
+  std::vector<ScoredPoint> SearchBlockMaxWand(const std::vector<std::string>& query_terms, size_t k) const;
   // Same ranking, computed by scoring every posting of every query term: the
   // exact reference used by tests and benchmarks.
   std::vector<ScoredPoint> SearchExhaustive(const std::vector<std::string>& query_terms,
