@@ -275,92 +275,6 @@ class TopK {
 };
 
 // ---------------------------------------------------------------------------
-// Block-max WAND cursor over one posting list.
-struct Cursor {
-  const Posting* postings = nullptr;
-  const BlockMeta* blocks = nullptr;
-  uint32_t size = 0;
-  uint32_t num_blocks = 0;
-  uint32_t pos = 0;
-  uint32_t doc = kEndSlot;  // slot under the cursor; kEndSlot once exhausted
-  uint32_t block = 0;  // shallow position: >= the block of pos only via ShallowAdvance
-  uint32_t term_index = 0;  // position in the canonical query order
-  float weight = 0.0f;
-  float max_score = 0.0f;
-  float inflation = 1.0f;
-  uint32_t cached_block = kEndSlot;
-  float cached_block_score = 0.0f;
-  LengthNorm norm;
-
-  float tf() const { return postings[pos].tf; }
-  void Seek(uint32_t new_pos) {
-    pos = new_pos;
-    doc = pos < size ? postings[pos].slot : kEndSlot;
-  }
-  void Next() { Seek(pos + 1); }
-
-  float BlockBound(uint32_t block_index) const {
-    const BlockMeta& meta = blocks[block_index];
-    return inflation * TermScore(weight, meta.max_tf, norm(meta.min_length));
-  }
-
-  // First block, at or after pos's block, whose last slot is >= target.
-  uint32_t FindBlock(uint32_t target) const {
-    uint32_t b = pos / kBlockSize;
-    if (block > b && blocks[block - 1].last_slot < target) b = block;
-    while (b < num_blocks && blocks[b].last_slot < target) ++b;
-    return b;
-  }
-
-  // Moves to the first posting with slot >= target.
-  void NextGeq(uint32_t target) {
-    if (doc >= target) return;  // also when exhausted
-    const uint32_t b = FindBlock(target);
-    block = b;
-    if (b >= num_blocks) {
-      Seek(size);
-      return;
-    }
-    const Posting* first = postings + std::max<size_t>(pos, size_t{b} * kBlockSize);
-    const Posting* last = postings + std::min<size_t>(size, (size_t{b} + 1) * kBlockSize);
-    // Short moves are the common case: probe a few postings, then bisect
-    // (branch-free) what is left of the block. The block's last slot is >=
-    // target, so the answer lies inside [first, last).
-    for (int probe = 0; probe < 4 && first < last; ++probe, ++first) {
-      if (first->slot >= target) {
-        Seek(static_cast<uint32_t>(first - postings));
-        return;
-      }
-    }
-    size_t n = static_cast<size_t>(last - first);
-    while (n > 1) {
-      const size_t half = n / 2;
-      first = first[half - 1].slot < target ? first + half : first;
-      n -= half;
-    }
-    if (n == 1 && first->slot < target) ++first;
-    Seek(static_cast<uint32_t>(first - postings));
-  }
-
-  // Moves the block pointer to the block that would hold `target` and returns
-  // that block's score bound (0 when the list ends before target).
-  float ShallowBound(uint32_t target) {
-    block = FindBlock(target);
-    if (block >= num_blocks) return 0.0f;
-    if (cached_block != block) {
-      cached_block = block;
-      cached_block_score = BlockBound(block);
-    }
-    return cached_block_score;
-  }
-
-  // Last slot of the block under the block pointer (kEndSlot past the end).
-  uint32_t BlockLastSlot() const {
-    return block < num_blocks ? blocks[block].last_slot : kEndSlot;
-  }
-};
-
-// ---------------------------------------------------------------------------
 // Windowed MaxScore (Turtle & Flood 1995; the shape of Lucene's
 // MaxScoreBulkScorer).
 //
@@ -374,18 +288,12 @@ struct Cursor {
 // essential prefix is scored term at a time into a window-sized accumulator,
 // and each accumulated document then probes the non-essential terms in
 // canonical order, dropping out as soon as its partial score plus the bounds
-// of the terms left is below the threshold. Contributions are added to each
+// of the terms left is below the threshold; those bounds are the ones of the
+// blocks holding the document (as in PISA's block_max_maxscore), checked
+// before any of its postings is touched. Contributions are added to each
 // document in canonical order, starting from 0, as SearchExhaustive adds them,
 // so the surviving scores are bit-identical.
 
-#ifdef QUARRY_BM25_STATS
-}  // namespace
-uint64_t g_stat[8];
-namespace {
-#define STAT(i) (++g_stat[i])
-#else
-#define STAT(i) ((void)0)
-#endif
 constexpr uint32_t kFirstWindow = 512;   // small, so the threshold rises early
 constexpr uint32_t kMaxWindow = 4096;    // accumulator: 16 KiB of floats
 
@@ -578,8 +486,6 @@ struct Bm25Index::Impl {
       // Essential prefix [0, essential): the rest cannot reach theta alone.
       size_t essential = 0;
       while (essential < m && rest[essential] >= theta) ++essential;
-      STAT(0);
-      if (essential == 0) STAT(1);
 
       // Score the essential terms into the accumulator.
       for (size_t i = 0; i < essential; ++i) {
@@ -592,7 +498,6 @@ struct Bm25Index::Impl {
         for (; p != list_end && p->slot < end; ++p) {
           const float length = lengths[p->slot];
           if (length < 0.0f) continue;  // tombstone
-          STAT(2);
           const uint32_t offset = p->slot - begin;
           acc[offset] += TermScore(weight, p->tf, norm(length));
           hits[offset / 64] |= uint64_t{1} << (offset % 64);
@@ -611,9 +516,7 @@ struct Bm25Index::Impl {
           word &= word - 1;
           float score = acc[offset];
           acc[offset] = 0.0f;
-          STAT(3);
           if (score * inflation + rest[essential] < theta) continue;
-          STAT(4);
           const uint32_t slot = begin + offset;
           // The same test with the bounds of the blocks holding the slot.
           for (size_t i = m; i-- > essential;) {
@@ -621,14 +524,12 @@ struct Bm25Index::Impl {
             block_rest[i] = block_rest[i + 1] + (c.in_window ? c.BoundAt(slot) : 0.0f);
           }
           if (score * inflation + block_rest[essential] < theta) continue;
-          STAT(7);
           const float doc_norm = norm(lengths[slot]);
           bool pruned = false;
           for (size_t i = essential; i < m; ++i) {
             TermCursor& c = cursors[i];
             if (!c.in_window) continue;
             c.AdvanceTo(slot);
-            STAT(5);
             if (c.Slot() == slot) score += TermScore(c.weight, c.postings[c.pos].tf, doc_norm);
             if (score * inflation + block_rest[i + 1] < theta) {
               pruned = true;
@@ -636,7 +537,6 @@ struct Bm25Index::Impl {
             }
           }
           if (pruned || score < theta) continue;
-          STAT(6);
           top.Push(score, slot_point[slot]);
           theta = top.threshold();
         }
@@ -804,127 +704,6 @@ std::vector<ScoredPoint> Bm25Index::Search(const std::vector<std::string>& query
   const std::vector<QueryTerm> terms = impl.Resolve(query_terms);
   if (terms.empty()) return {};
   return impl.MaxScoreTopK(terms, impl.Norm(params_), k);
-}
-
-std::vector<ScoredPoint> Bm25Index::SearchBlockMaxWand(const std::vector<std::string>& query_terms,
-                                           size_t k) const {
-  const Impl& impl = *impl_;
-  if (k == 0 || impl.live_docs == 0) return {};
-  const std::vector<QueryTerm> terms = impl.Resolve(query_terms);
-  if (terms.empty()) return {};
-  const LengthNorm norm = impl.Norm(params_);
-  const size_t m = terms.size();
-  // Bounds are inflated so that float rounding (in each term score and in the
-  // sums) can never make a bound smaller than a score it covers.
-  const float inflation = 1.0f + static_cast<float>(2 * m + 16) * 0x1p-23f;
-
-  std::vector<Cursor> cursors(m);
-  for (size_t i = 0; i < m; ++i) {
-    const PostingList& list = impl.lists[terms[i].term_id];
-    Cursor& c = cursors[i];
-    c.postings = list.postings.data();
-    c.blocks = list.blocks.data();
-    c.size = static_cast<uint32_t>(list.postings.size());
-    c.num_blocks = static_cast<uint32_t>(list.blocks.size());
-    c.term_index = static_cast<uint32_t>(i);
-    c.weight = terms[i].weight;
-    c.inflation = inflation;
-    c.norm = norm;
-    for (uint32_t b = 0; b < c.num_blocks; ++b) c.max_score = std::max(c.max_score, c.BlockBound(b));
-    c.Seek(0);
-  }
-  std::vector<Cursor*> order(m);
-  for (size_t i = 0; i < m; ++i) order[i] = &cursors[i];
-  auto by_doc = [](const Cursor* lhs, const Cursor* rhs) { return lhs->doc < rhs->doc; };
-  std::sort(order.begin(), order.end(), by_doc);
-  // Exhausted cursors (doc == kEndSlot) sort last and are dropped from the
-  // active prefix order[0, active).
-  size_t active = m;
-  auto trim = [&order, &active] {
-    while (active > 0 && order[active - 1]->doc == kEndSlot) --active;
-  };
-  trim();
-  // Restores the order after order[i] advanced (docs only grow).
-  auto sink = [&order, &active](size_t i) {
-    for (; i + 1 < active && order[i]->doc > order[i + 1]->doc; ++i) {
-      std::swap(order[i], order[i + 1]);
-    }
-  };
-
-  TopK top(k, impl.live_docs);
-  // A document whose score bound is below theta cannot enter; one equal to it
-  // may (ties go to the lower point id).
-  float theta = top.threshold();
-  std::vector<std::pair<uint32_t, float>> contributions(m);
-  while (true) {
-    // 1. Pivot: first prefix whose summed list bounds could enter the top k.
-    float upper = 0.0f;
-    size_t pivot = active;
-    for (size_t i = 0; i < active; ++i) {
-      upper += order[i]->max_score;
-      if (upper >= theta) {
-        pivot = i;
-        break;
-      }
-    }
-    if (pivot == active) break;
-    const uint32_t pivot_doc = order[pivot]->doc;
-    while (pivot + 1 < active && order[pivot + 1]->doc == pivot_doc) ++pivot;
-
-    // 2. Block-max check over the prefix.
-    float block_upper = 0.0f;
-    for (size_t i = 0; i <= pivot; ++i) block_upper += order[i]->ShallowBound(pivot_doc);
-
-    if (block_upper >= theta) {
-      if (order[0]->doc == pivot_doc) {
-        // 3a. Every cursor of the prefix sits on pivot_doc: score it.
-        const float length = impl.slot_length[pivot_doc];
-        if (length >= 0.0f) {
-          const float doc_norm = norm(length);
-          for (size_t i = 0; i <= pivot; ++i) {
-            contributions[i] = {order[i]->term_index,
-                                TermScore(order[i]->weight, order[i]->tf(), doc_norm)};
-          }
-          // Sum in query order, exactly as SearchExhaustive does.
-          std::sort(contributions.begin(), contributions.begin() + pivot + 1);
-          float score = 0.0f;
-          for (size_t i = 0; i <= pivot; ++i) score += contributions[i].second;
-          if (score >= theta) {
-            top.Push(score, impl.slot_point[pivot_doc]);
-            theta = top.threshold();
-          }
-        }
-        for (size_t i = pivot + 1; i-- > 0;) {
-          order[i]->Next();
-          sink(i);
-        }
-        trim();
-      } else {
-        // 3b. Bring a lagging cursor up to the pivot.
-        size_t lagging = pivot;
-        while (order[lagging]->doc == pivot_doc) --lagging;
-        order[lagging]->NextGeq(pivot_doc);
-        sink(lagging);
-        trim();
-      }
-    } else {
-      // 4. No document up to the end of the current blocks can enter: skip past
-      // the nearest block boundary (or to the next cursor beyond the prefix).
-      uint32_t next = kEndSlot;
-      size_t strongest = 0;
-      for (size_t i = 0; i <= pivot; ++i) {
-        const uint32_t last = order[i]->BlockLastSlot();
-        next = std::min(next, last == kEndSlot ? kEndSlot : last + 1);
-        if (order[i]->max_score > order[strongest]->max_score) strongest = i;
-      }
-      if (pivot + 1 < active) next = std::min(next, order[pivot + 1]->doc);
-      if (next <= pivot_doc) next = pivot_doc + 1;
-      order[strongest]->NextGeq(next);
-      sink(strongest);
-      trim();
-    }
-  }
-  return top.Take();
 }
 
 std::vector<ScoredPoint> Bm25Index::SearchExhaustive(const std::vector<std::string>& query_terms,

@@ -1,5 +1,5 @@
-// Bm25Index: an in-memory inverted index with BM25 scoring and block-max WAND
-// top-k retrieval.
+// Bm25Index: an in-memory inverted index with BM25 scoring and MaxScore top-k
+// retrieval.
 //
 // Documents are identified by caller-chosen 64-bit point ids and given as
 // weighted term frequencies (the caller applies field boosts, e.g. title terms
@@ -7,8 +7,9 @@
 // dense 32-bit slot assigned in insertion order, so posting lists stay sorted by
 // appending. Postings are grouped in blocks of kBlockSize; each block keeps an
 // upper bound of its BM25 term score (from the block's max tf and min length,
-// valid whatever the collection statistics become), which block-max WAND uses
-// to skip blocks and documents that cannot enter the top k.
+// valid whatever the collection statistics become). Search() runs a windowed,
+// block-max MaxScore over these bounds to skip documents (and whole windows of
+// slots) that cannot enter the top k.
 // Remove() tombstones a slot (searches skip it, statistics drop it); when
 // tombstones exceed a quarter of the slots the index compacts itself.
 //
@@ -24,7 +25,8 @@
 // lengths are exact (Lucene quantises them to one byte).
 //
 // Search() and SearchExhaustive() compute every score with the same float
-// operations in the same order, so they return identical lists.
+// operations in the same order (query terms by weight = count * idf
+// descending, ties in first-occurrence order), so they return identical lists.
 //
 // Thread-safety: const methods may run concurrently with each other; mutating
 // methods need exclusive access (the Collection holds a shared_mutex).
@@ -94,10 +96,8 @@ class Bm25Index {
 
   // Top `k` by BM25 over the query terms (repeated query terms count once per
   // occurrence, like Lucene's BooleanQuery of SHOULD clauses). Sorted by score
-  // descending, ties by point id ascending. Uses block-max WAND.
+  // descending, ties by point id ascending. Uses windowed MaxScore.
   std::vector<ScoredPoint> Search(const std::vector<std::string>& query_terms, size_t k) const;
-  // TEMP: block-max WAND.
-  std::vector<ScoredPoint> SearchBlockMaxWand(const std::vector<std::string>& query_terms, size_t k) const;
   // Same ranking, computed by scoring every posting of every query term: the
   // exact reference used by tests and benchmarks.
   std::vector<ScoredPoint> SearchExhaustive(const std::vector<std::string>& query_terms,

@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -78,17 +77,6 @@ void CountMismatches(Fixture* f) {
   }
 }
 
-}  // namespace
-extern uint64_t g_stat[8];
-namespace {
-void DumpStats(const char* name, const Fixture& f, size_t k) {
-  std::fill(g_stat, g_stat + 8, 0);
-  uint64_t postings = 0;
-  for (const auto& q : f.queries) f.index.Search(q, k);
-  (void)postings;
-  std::fprintf(stderr, "%s k=%zu windows %.1f skipped %.1f taat %.0f cand %.0f pass %.0f probes %.0f push %.0f blockpass %.0f (per query)\n", name, k,
-      g_stat[0] / 500.0, g_stat[1] / 500.0, g_stat[2] / 500.0, g_stat[3] / 500.0, g_stat[4] / 500.0, g_stat[5] / 500.0, g_stat[6] / 500.0, g_stat[7] / 500.0);
-}
 const Fixture& ZipfFixture() {
   static const std::unique_ptr<Fixture> fixture = [] {
     auto f = std::make_unique<Fixture>();
@@ -116,7 +104,6 @@ const Fixture& ZipfFixture() {
       f->queries.push_back(std::move(query));
     }
     CountMismatches(f.get());
-    for (size_t k : {10, 100, 1000}) DumpStats("fixture", *f, k);
     return f;
   }();
   return *fixture;
@@ -167,13 +154,12 @@ const Fixture& TopicFixture() {
       f->queries.push_back(std::move(query));
     }
     CountMismatches(f.get());
-    for (size_t k : {10, 100, 1000}) DumpStats("fixture", *f, k);
     return f;
   }();
   return *fixture;
 }
 
-enum class Method { kSearch, kBlockMaxWand, kExhaustive };
+enum class Method { kSearch, kExhaustive };
 
 template <const Fixture& (*GetFixture)(), Method method>
 void BM_Search(benchmark::State& state) {
@@ -184,8 +170,6 @@ void BM_Search(benchmark::State& state) {
     const auto& query = f.queries[queries % kNumQueries];
     if (method == Method::kSearch) {
       benchmark::DoNotOptimize(f.index.Search(query, k));
-    } else if (method == Method::kBlockMaxWand) {
-      benchmark::DoNotOptimize(f.index.SearchBlockMaxWand(query, k));
     } else {
       benchmark::DoNotOptimize(f.index.SearchExhaustive(query, k));
     }
@@ -203,14 +187,10 @@ void BM_Search(benchmark::State& state) {
 
 BENCHMARK(BM_Search<ZipfFixture, Method::kSearch>)
     ->Name("BM_ZipfMaxScore")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Search<ZipfFixture, Method::kBlockMaxWand>)
-    ->Name("BM_ZipfBmw")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Search<ZipfFixture, Method::kExhaustive>)
     ->Name("BM_ZipfExhaustive")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Search<TopicFixture, Method::kSearch>)
     ->Name("BM_TopicsMaxScore")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Search<TopicFixture, Method::kBlockMaxWand>)
-    ->Name("BM_TopicsBmw")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Search<TopicFixture, Method::kExhaustive>)
     ->Name("BM_TopicsExhaustive")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 

@@ -395,7 +395,7 @@ TEST(Bm25IndexTest, MoveKeepsContents) {
 
 // The core property: BMW returns exactly what exhaustive scoring returns, on
 // many random corpora, through removals, re-adds, compaction and snapshots.
-TEST(Bm25IndexTest, RandomizedBmwEqualsExhaustive) {
+TEST(Bm25IndexTest, RandomizedSearchEqualsExhaustive) {
   for (uint32_t seed = 1; seed <= 40; ++seed) {
     std::mt19937_64 rng(seed);
     const uint32_t vocab = std::uniform_int_distribution<uint32_t>(5, 3000)(rng);
@@ -483,7 +483,7 @@ TEST(Bm25IndexTest, RandomizedBmwEqualsExhaustive) {
 }
 
 // Larger lists (many blocks) where BMW skipping actually kicks in.
-TEST(Bm25IndexTest, LargeCorpusBmwEqualsExhaustive) {
+TEST(Bm25IndexTest, LargeCorpusSearchEqualsExhaustive) {
   std::mt19937_64 rng(12345);
   const uint32_t vocab = 5000;
   Zipf zipf(vocab, 1.0);
