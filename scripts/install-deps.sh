@@ -9,9 +9,10 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgumbo-dev liblmdb-dev libutf8proc-dev libstemmer-dev
   nlohmann-json3-dev libcli11-dev libxapian-dev
+  libhnswlib-dev libfaiss-dev zlib1g-dev
 )
 demo_pkgs=(postgresql-doc-15)
-bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq)
+bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq dataset-fashion-mnist zlib1g-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
