@@ -57,6 +57,7 @@
 #include <thread>
 #include <vector>
 
+#include "machine_info.h"
 #include "ann_anchors.h"
 #include "common/hash.h"
 #include "index/dense/dense_index.h"
@@ -66,6 +67,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using quarry::bench::CpuModel;
+using quarry::bench::LoadAverage1m;
+using quarry::bench::UtcDate;
 namespace dense = quarry::index::dense;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
@@ -305,22 +309,6 @@ Rss ReadRss() {
   return {kb(ProcField("/proc/self/status", "VmRSS")),
           kb(ProcField("/proc/self/status", "RssAnon")),
           kb(ProcField("/proc/self/status", "RssFile"))};
-}
-
-double LoadAverage1m() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1.0;
-  in >> load;
-  return load;
-}
-
-std::string UtcDate() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm_utc{};
-  gmtime_r(&now, &tm_utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-  return buffer;
 }
 
 double Mb(uint64_t kb) { return static_cast<double>(kb) / 1024.0; }
@@ -1234,7 +1222,7 @@ int main(int argc, char** argv) {
 
   json report;
   report["benchmark"] = "ann";
-  report["machine"] = {{"cpu", ProcField("/proc/cpuinfo", "model name")},
+  report["machine"] = {{"cpu", CpuModel()},
                        {"cores", std::thread::hardware_concurrency()},
                        {"memory", ProcField("/proc/meminfo", "MemTotal")},
                        {"date", UtcDate()},

@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 #include <xapian.h>
 
+#include "machine_info.h"
 #include "index/sparse/bm25_index.h"
 #include "quarry/status.h"
 #include "quarry/types.h"
@@ -51,6 +52,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using quarry::bench::CpuModel;
+using quarry::bench::LoadAverage1m;
+using quarry::bench::UtcDate;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
 
@@ -247,38 +251,6 @@ uint64_t DirectoryBytes(const fs::path& dir) {
     if (entry.is_regular_file()) bytes += entry.file_size();
   }
   return bytes;
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        size_t begin = line.find_first_not_of(" \t", colon + 1);
-        return begin == std::string::npos ? "" : line.substr(begin);
-      }
-    }
-  }
-  return "unknown";
-}
-
-// The 1-minute load average: other work on the machine shows up in p99.
-double LoadAverage1m() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1.0;
-  in >> load;
-  return load;
-}
-
-std::string UtcDate() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm_utc{};
-  gmtime_r(&now, &tm_utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-  return buffer;
 }
 
 // A temporary directory removed on scope exit.
