@@ -60,6 +60,20 @@ Result<uint64_t> ReadMetaU64(const storage::Txn& txn, std::string_view key) {
   return DecodeFixed64(value->data());
 }
 
+// Calls `fn` on each logged change with seq > after_seq, in order, until it
+// fails. Shared by the replay of every derived index.
+Status ForEachChangeAfter(const storage::Txn& txn, uint64_t after_seq,
+                          const std::function<Status(const Change&)>& fn) {
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
+                                  [&](std::string_view, std::string_view value) {
+                                    auto change = storage::DecodeChange(value);
+                                    status = change.ok() ? fn(*change) : change.status();
+                                    return status.ok();
+                                  }));
+  return status;
+}
+
 // The last component of a heading path ("A > B > C" -> "C").
 std::string_view LastHeading(std::string_view path) {
   size_t pos = path.rfind(" > ");
@@ -298,35 +312,18 @@ Status Collection::Impl::RebuildIndex() {
 }
 
 Status Collection::Impl::ReplayChanges(const storage::Txn& txn, uint64_t after_seq) {
-  Status status;
-  std::vector<uint64_t> to_add;
-  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
-                                  [&](std::string_view, std::string_view value) {
-    auto change = storage::DecodeChange(value);
-    if (!change.ok()) {
-      status = change.status();
-      return false;
+  return ForEachChangeAfter(txn, after_seq, [&](const Change& change) -> Status {
+    if (change.op == ChangeOp::kDelete) {
+      index.Remove(change.point_id);
+      return Status::OK();
     }
-    if (change->op == ChangeOp::kDelete) {
-      index.Remove(change->point_id);
-      return true;
-    }
-    if (index.Contains(change->point_id)) return true;
-    auto bytes = txn.Get(Table::kPoints, EncodeKey64(change->point_id));
-    if (bytes.status().IsNotFound()) return true;  // deleted by a later change
-    if (!bytes.ok()) {
-      status = bytes.status();
-      return false;
-    }
-    auto chunk = storage::DecodeChunk(*bytes);
-    if (!chunk.ok()) {
-      status = chunk.status();
-      return false;
-    }
-    status = ApplyChunkToIndex(change->point_id, *chunk);
-    return status.ok();
-  }));
-  return status;
+    if (index.Contains(change.point_id)) return Status::OK();
+    auto bytes = txn.Get(Table::kPoints, EncodeKey64(change.point_id));
+    if (bytes.status().IsNotFound()) return Status::OK();  // deleted by a later change
+    if (!bytes.ok()) return bytes.status();
+    QUARRY_ASSIGN_OR_RETURN(Chunk chunk, storage::DecodeChunk(*bytes));
+    return ApplyChunkToIndex(change.point_id, chunk);
+  });
 }
 
 Status Collection::Impl::LoadIndex() {
@@ -506,33 +503,17 @@ Status Collection::Impl::RebuildDense(DenseField* field, const storage::Txn& txn
 }
 
 Status Collection::Impl::ReplayDense(DenseField* field, const storage::Txn& txn, uint64_t after_seq) {
-  Status status;
-  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
-                                  [&](std::string_view, std::string_view value) {
-    auto change = storage::DecodeChange(value);
-    if (!change.ok()) {
-      status = change.status();
-      return false;
+  return ForEachChangeAfter(txn, after_seq, [&](const Change& change) -> Status {
+    if (change.op == ChangeOp::kDelete) {
+      field->index->Remove(change.point_id);
+      return Status::OK();
     }
-    if (change->op == ChangeOp::kDelete) {
-      field->index->Remove(change->point_id);
-      return true;
-    }
-    auto bytes = txn.Get(Table::kVectors, storage::VectorKey(change->point_id, field->config.name));
-    if (bytes.status().IsNotFound()) return true;  // no vector, or deleted later
-    if (!bytes.ok()) {
-      status = bytes.status();
-      return false;
-    }
-    auto vector = storage::DecodeVector(*bytes);
-    if (!vector.ok()) {
-      status = vector.status();
-      return false;
-    }
-    status = field->index->Add(change->point_id, *vector);
-    return status.ok();
-  }));
-  return status;
+    auto bytes = txn.Get(Table::kVectors, storage::VectorKey(change.point_id, field->config.name));
+    if (bytes.status().IsNotFound()) return Status::OK();  // no vector, or deleted later
+    if (!bytes.ok()) return bytes.status();
+    QUARRY_ASSIGN_OR_RETURN(std::vector<float> vector, storage::DecodeVector(*bytes));
+    return field->index->Add(change.point_id, vector);
+  });
 }
 
 Status Collection::Impl::LoadDense(DenseField* field, uint64_t last_seq, uint64_t pruned_seq) {
