@@ -10,9 +10,12 @@ build_pkgs=(
   libgumbo-dev liblmdb-dev libutf8proc-dev libstemmer-dev
   nlohmann-json3-dev libcli11-dev libxapian-dev
   libhnswlib-dev libfaiss-dev zlib1g-dev
+  libdnnl-dev libsentencepiece-dev sentencepiece
+  python3-numpy python3-sentencepiece
 )
 demo_pkgs=(postgresql-doc-15)
-bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq dataset-fashion-mnist zlib1g-dev)
+bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq dataset-fashion-mnist zlib1g-dev
+            python3-torch libopenblas-dev nodejs npm)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
