@@ -174,35 +174,41 @@ Status Encoder::LoadWeights(const std::filesystem::path& dir) {
   return Status::OK();
 }
 
+Status Encoder::Validate(const EncoderInput& in) const {
+  const ModelConfig& c = config_;
+  const size_t max_len = static_cast<size_t>(c.max_position - c.position_offset());
+  const size_t len = in.ids.size();
+  if (len == 0) return Status::InvalidArgument("empty token sequence");
+  if (len > max_len) {
+    return Status::InvalidArgument("sequence of " + std::to_string(len) +
+                                   " tokens is longer than the model's " +
+                                   std::to_string(max_len) + " positions");
+  }
+  if (!in.type_ids.empty() && in.type_ids.size() != len) {
+    return Status::InvalidArgument("type_ids and ids differ in length");
+  }
+  for (size_t i = 0; i < len; ++i) {
+    if (in.ids[i] < 0 || in.ids[i] >= c.vocab_size) {
+      return Status::InvalidArgument("token id " + std::to_string(in.ids[i]) +
+                                     " is outside the vocabulary");
+    }
+    if (!in.type_ids.empty() && (in.type_ids[i] < 0 || in.type_ids[i] >= c.type_vocab)) {
+      return Status::InvalidArgument("token type id " + std::to_string(in.type_ids[i]) +
+                                     " is outside the type vocabulary");
+    }
+  }
+  return Status::OK();
+}
+
 Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
   const ModelConfig& c = config_;
   const int n_seq = static_cast<int>(batch.size());
   if (n_seq == 0) return Status::OK();
-  const int max_len = c.max_position - c.position_offset();
   std::vector<int> offsets(n_seq), lengths(n_seq);
   size_t total = 0;
   for (int s = 0; s < n_seq; ++s) {
-    const EncoderInput& in = batch[s];
-    const size_t len = in.ids.size();
-    if (len == 0) return Status::InvalidArgument("empty token sequence");
-    if (len > static_cast<size_t>(max_len)) {
-      return Status::InvalidArgument("sequence of " + std::to_string(len) +
-                                     " tokens is longer than the model's " +
-                                     std::to_string(max_len) + " positions");
-    }
-    if (!in.type_ids.empty() && in.type_ids.size() != len) {
-      return Status::InvalidArgument("type_ids and ids differ in length");
-    }
-    for (size_t i = 0; i < len; ++i) {
-      if (in.ids[i] < 0 || in.ids[i] >= c.vocab_size) {
-        return Status::InvalidArgument("token id " + std::to_string(in.ids[i]) +
-                                       " is outside the vocabulary");
-      }
-      if (!in.type_ids.empty() && (in.type_ids[i] < 0 || in.type_ids[i] >= c.type_vocab)) {
-        return Status::InvalidArgument("token type id " + std::to_string(in.type_ids[i]) +
-                                       " is outside the type vocabulary");
-      }
-    }
+    QUARRY_RETURN_IF_ERROR(Validate(batch[s]));
+    const size_t len = batch[s].ids.size();
     offsets[s] = static_cast<int>(total);
     lengths[s] = static_cast<int>(len);
     total += len;

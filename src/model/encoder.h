@@ -56,6 +56,9 @@ class Encoder {
   // Multiply-adds of one forward pass over these lengths (for FLOP/s reports).
   double MacsFor(std::span<const int> lengths) const;
 
+  // OK when Run would accept `input`; otherwise the InvalidArgument Run gives.
+  Status Validate(const EncoderInput& input) const;
+
   // Runs the batch; writes output_dim() floats per sequence to `out`, in order.
   // Fails with InvalidArgument on an empty sequence, one longer than the
   // model's positions, or an id outside the vocabulary.
