@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest bench-ann clean
+.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest bench-ann bench-embed clean
 
 all: build
 
@@ -45,6 +45,11 @@ bench-bm25: build
 bench-ingest: build
 	@scripts/install-deps.sh bench
 	@bench/run_ingest.sh
+
+# Encoder throughput vs ONNX Runtime and PyTorch. QUICK=1: bge-small only (embed-quick.json).
+bench-embed: build
+	@scripts/install-deps.sh bench
+	@bench/run_embed.sh $(if $(QUICK),--quick)
 
 # ANN search vs hnswlib and FAISS. QUICK=1: the short run (ann-quick.json).
 bench-ann: build

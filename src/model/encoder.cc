@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -174,6 +175,17 @@ Status Encoder::LoadWeights(const std::filesystem::path& dir) {
   return Status::OK();
 }
 
+const char* Encoder::StageName(int stage) {
+  static const char* kNames[kStages] = {"embed",     "qkv",    "attention", "attn_out",
+                                        "layernorm", "ffn_in", "ffn_out",   "head"};
+  return stage >= 0 && stage < kStages ? kNames[stage] : "?";
+}
+
+std::vector<double> Encoder::StageSeconds() const {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  return std::vector<double>(stage_seconds_, stage_seconds_ + kStages);
+}
+
 Status Encoder::Validate(const EncoderInput& in) const {
   const ModelConfig& c = config_;
   const size_t max_len = static_cast<size_t>(c.max_position - c.position_offset());
@@ -222,6 +234,12 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
   ctx_.resize(total * H);
   ffn_.resize(total * I);
 
+  auto t_last = std::chrono::steady_clock::now();
+  auto lap = [&](int stage) {
+    const auto now = std::chrono::steady_clock::now();
+    stage_seconds_[stage] += std::chrono::duration<double>(now - t_last).count();
+    t_last = now;
+  };
   // Embeddings + LayerNorm.
   const int pos0 = c.position_offset();
 #pragma omp parallel for schedule(static)
@@ -238,12 +256,14 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
     }
   }
 
+  lap(0);
   const bool first_only_last =
       c.task == Task::kClassification || c.pooling == Pooling::kCls;
   for (int l = 0; l < c.layers; ++l) {
     const Layer& L = layers_[l];
     const bool last = l + 1 == c.layers;
     L.qkv->Forward(x_.data(), total, qkv_.data(), &scratch_);
+    lap(1);
     size_t rows = total;
     if (last && first_only_last) {
       // Only the first token of each sequence matters from here on.
@@ -257,19 +277,25 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
       kernels::Attention(qkv_.data(), 3 * H, offsets.data(), lengths.data(), n_seq, c.hidden,
                          c.heads, /*first_row_only=*/false, ctx_.data(), H);
     }
+    lap(2);
     L.attn_out->Forward(ctx_.data(), rows, x_.data(), &scratch_);  // x += ctx Wo + b
+    lap(3);
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; ++r) {
       kernels::LayerNorm(x_.data() + r * H, 1, H, L.ln1_g.data(), L.ln1_b.data(),
                          c.layer_norm_eps);
     }
+    lap(4);
     L.ffn_in->Forward(x_.data(), rows, ffn_.data(), &scratch_);
+    lap(5);
     L.ffn_out->Forward(ffn_.data(), rows, x_.data(), &scratch_);  // x += act(...) Wo2 + b
+    lap(6);
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; ++r) {
       kernels::LayerNorm(x_.data() + r * H, 1, H, L.ln2_g.data(), L.ln2_b.data(),
                          c.layer_norm_eps);
     }
+    lap(4);
     if (last && first_only_last) {
       // Re-point the sequences at their compacted first rows.
       for (int s = 0; s < n_seq; ++s) offsets[s] = s, lengths[s] = 1;
@@ -284,6 +310,7 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
       SmallDense(tmp.data(), head_w2_, head_b2_, c.hidden, c.num_labels, false,
                  out + static_cast<size_t>(s) * c.num_labels);
     }
+    lap(7);
     return Status::OK();
   }
   for (int s = 0; s < n_seq; ++s) {
@@ -313,6 +340,7 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
       for (size_t h = 0; h < H; ++h) o[h] *= inv;
     }
   }
+  lap(7);
   return Status::OK();
 }
 

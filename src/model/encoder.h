@@ -59,6 +59,13 @@ class Encoder {
   // OK when Run would accept `input`; otherwise the InvalidArgument Run gives.
   Status Validate(const EncoderInput& input) const;
 
+  // Wall time spent per stage since load, summed over Run calls (for the
+  // benchmark's breakdown). Stages: embed, qkv, attention, attn_out,
+  // layernorm, ffn_in, ffn_out, head.
+  static constexpr int kStages = 8;
+  static const char* StageName(int stage);
+  std::vector<double> StageSeconds() const;
+
   // Runs the batch; writes output_dim() floats per sequence to `out`, in order.
   // Fails with InvalidArgument on an empty sequence, one longer than the
   // model's positions, or an id outside the vocabulary.
@@ -84,6 +91,7 @@ class Encoder {
   std::mutex mu_;  // guards the buffers below and serializes Run
   LinearScratch scratch_;
   std::vector<float> x_, qkv_, ctx_, ffn_;
+  double stage_seconds_[kStages] = {};
 };
 
 }  // namespace quarry::model
