@@ -256,13 +256,19 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
     }
   }
 
+  // int8: every GEMM input arrives quantized from the step that produced it
+  // (the embedding, layer-norm and GELU row loops), so no layer makes an extra
+  // pass over its input.
+  const bool int8 = options_.precision == Precision::kInt8;
+  QuantizedRows* qx = int8 ? &qx_ : nullptr;
+  if (int8) qx_.Quantize(x_.data(), total, H);
   lap(0);
   const bool first_only_last =
       c.task == Task::kClassification || c.pooling == Pooling::kCls;
   for (int l = 0; l < c.layers; ++l) {
     const Layer& L = layers_[l];
     const bool last = l + 1 == c.layers;
-    L.qkv->Forward(x_.data(), total, qkv_.data(), &scratch_);
+    L.qkv->Forward(x_.data(), total, qkv_.data(), &scratch_, nullptr, qx);
     lap(1);
     size_t rows = total;
     if (last && first_only_last) {
@@ -278,24 +284,17 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
                          c.heads, /*first_row_only=*/false, ctx_.data(), H);
     }
     lap(2);
-    L.attn_out->Forward(ctx_.data(), rows, x_.data(), &scratch_);  // x += ctx Wo + b
+    // x = LN1(x + ctx Wo + b)
+    RowPost ln1{L.ln1_g.data(), L.ln1_b.data(), c.layer_norm_eps, qx};
+    L.attn_out->Forward(ctx_.data(), rows, x_.data(), &scratch_, &ln1);
     lap(3);
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; ++r) {
-      kernels::LayerNorm(x_.data() + r * H, 1, H, L.ln1_g.data(), L.ln1_b.data(),
-                         c.layer_norm_eps);
-    }
-    lap(4);
-    L.ffn_in->Forward(x_.data(), rows, ffn_.data(), &scratch_);
+    // f = act(x Wi + bi); x = LN2(x + f Wo2 + b2)
+    RowPost quant_f{nullptr, nullptr, 0.0f, int8 ? &qf_ : nullptr};
+    L.ffn_in->Forward(x_.data(), rows, ffn_.data(), &scratch_, int8 ? &quant_f : nullptr, qx);
     lap(5);
-    L.ffn_out->Forward(ffn_.data(), rows, x_.data(), &scratch_);  // x += act(...) Wo2 + b
+    RowPost ln2{L.ln2_g.data(), L.ln2_b.data(), c.layer_norm_eps, last ? nullptr : qx};
+    L.ffn_out->Forward(ffn_.data(), rows, x_.data(), &scratch_, &ln2, int8 ? &qf_ : nullptr);
     lap(6);
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; ++r) {
-      kernels::LayerNorm(x_.data() + r * H, 1, H, L.ln2_g.data(), L.ln2_b.data(),
-                         c.layer_norm_eps);
-    }
-    lap(4);
     if (last && first_only_last) {
       // Re-point the sequences at their compacted first rows.
       for (int s = 0; s < n_seq; ++s) offsets[s] = s, lengths[s] = 1;

@@ -61,7 +61,8 @@ class Encoder {
 
   // Wall time spent per stage since load, summed over Run calls (for the
   // benchmark's breakdown). Stages: embed, qkv, attention, attn_out,
-  // layernorm, ffn_in, ffn_out, head.
+  // layernorm (fp32/bf16 fold it into attn_out / ffn_out now; kept for the
+  // breakdown's shape), ffn_in, ffn_out, head.
   static constexpr int kStages = 8;
   static const char* StageName(int stage);
   std::vector<double> StageSeconds() const;
@@ -91,6 +92,7 @@ class Encoder {
   std::mutex mu_;  // guards the buffers below and serializes Run
   LinearScratch scratch_;
   std::vector<float> x_, qkv_, ctx_, ffn_;
+  QuantizedRows qx_, qf_;  // int8: quantized hidden states and FFN activations
   double stage_seconds_[kStages] = {};
 };
 

@@ -157,12 +157,47 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* b, i
   return layer;
 }
 
-void Linear::Forward(const float* x, size_t rows, float* y, LinearScratch* scratch) const {
+void QuantizedRows::Reserve(size_t rows, size_t c) {
+  cols = c;
+  if (q.size() < rows * c) q.resize(rows * c);
+  if (scale.size() < rows) {
+    scale.resize(rows);
+    zp.resize(rows);
+  }
+}
+
+void QuantizedRows::Quantize(const float* x, size_t rows, size_t c) {
+  Reserve(rows, c);
+#pragma omp parallel for schedule(static)
+  for (size_t r = 0; r < rows; ++r) {
+    kernels::QuantizeRowsU8(x + r * c, 1, c, q.data() + r * c, scale.data() + r, zp.data() + r);
+  }
+}
+
+namespace {
+
+void ApplyRowPost(const RowPost& post, float* row, size_t r, size_t cols) {
+  if (post.ln_gamma != nullptr) {
+    kernels::LayerNorm(row, 1, cols, post.ln_gamma, post.ln_beta, post.ln_eps);
+  }
+  if (post.quantize != nullptr) {
+    QuantizedRows& qr = *post.quantize;
+    kernels::QuantizeRowsU8(row, 1, cols, qr.q.data() + r * cols, qr.scale.data() + r,
+                            qr.zp.data() + r);
+  }
+}
+
+}  // namespace
+
+void Linear::Forward(const float* x, size_t rows, float* y, LinearScratch* scratch,
+                     const RowPost* post, const QuantizedRows* pre) const {
   if (rows == 0) return;
   const Impl& im = *impl_;
   dnnl::engine& eng = Engine();
   const memory::dim M = static_cast<memory::dim>(rows), K = in_, N = out_;
   const size_t in_count = rows * static_cast<size_t>(in_);
+  const size_t out_sz = static_cast<size_t>(out_);
+  if (post != nullptr && post->quantize != nullptr) post->quantize->Reserve(rows, out_sz);
   if (im.precision == Precision::kF32 || im.precision == Precision::kBF16) {
     void* src_ptr = const_cast<float*>(x);
     DT src_dt = DT::f32;
@@ -179,35 +214,51 @@ void Linear::Forward(const float* x, size_t rows, float* y, LinearScratch* scrat
                                 {DNNL_ARG_BIAS, im.bias},
                                 {DNNL_ARG_DST, dst}});
     im.stream.wait();
+    if (post != nullptr) {
+#pragma omp parallel for schedule(static)
+      for (size_t r = 0; r < rows; ++r) ApplyRowPost(*post, y + r * out_sz, r, out_sz);
+    }
     return;
   }
   // int8
-  if (scratch->q.size() < in_count) scratch->q.resize(in_count);
-  if (scratch->row_scale.size() < rows) {
-    scratch->row_scale.resize(rows);
-    scratch->row_zp.resize(rows);
-  }
-  const size_t out_count = rows * static_cast<size_t>(out_);
-  if (scratch->acc.size() < out_count) scratch->acc.resize(out_count);
-  uint8_t* q = scratch->q.data();
-  float* rs = scratch->row_scale.data();
-  int32_t* rz = scratch->row_zp.data();
   const size_t in_sz = static_cast<size_t>(in_);
+  const uint8_t* q;
+  const float* rs;
+  const int32_t* rz;
+  if (pre != nullptr) {
+    q = pre->q.data();
+    rs = pre->scale.data();
+    rz = pre->zp.data();
+  } else {
+    if (scratch->q.size() < in_count) scratch->q.resize(in_count);
+    if (scratch->row_scale.size() < rows) {
+      scratch->row_scale.resize(rows);
+      scratch->row_zp.resize(rows);
+    }
+    uint8_t* wq = scratch->q.data();
+    float* ws = scratch->row_scale.data();
+    int32_t* wz = scratch->row_zp.data();
 #pragma omp parallel for schedule(static)
-  for (size_t r = 0; r < rows; ++r) {
-    kernels::QuantizeRowsU8(x + r * in_sz, 1, in_sz, q + r * in_sz, rs + r, rz + r);
+    for (size_t r = 0; r < rows; ++r) {
+      kernels::QuantizeRowsU8(x + r * in_sz, 1, in_sz, wq + r * in_sz, ws + r, wz + r);
+    }
+    q = wq;
+    rs = ws;
+    rz = wz;
   }
-  memory src({{M, K}, DT::u8, Tag::ab}, eng, q);
+  const size_t out_count = rows * out_sz;
+  if (scratch->acc.size() < out_count) scratch->acc.resize(out_count);
+  memory src({{M, K}, DT::u8, Tag::ab}, eng, const_cast<uint8_t*>(q));
   memory dst({{M, N}, DT::s32, Tag::ab}, eng, scratch->acc.data());
   im.prim.execute(im.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, im.weights}, {DNNL_ARG_DST, dst}});
   im.stream.wait();
   const int32_t* acc = scratch->acc.data();
-  const size_t out_sz = static_cast<size_t>(out_);
 #pragma omp parallel for schedule(static)
   for (size_t r = 0; r < rows; ++r) {
     kernels::Int8Epilogue(acc + r * out_sz, 1, out_sz, rs + r, rz + r, im.col_scale.data(),
                           im.col_sum.data(), im.bias_f32.data(), im.act, im.accumulate,
                           y + r * out_sz);
+    if (post != nullptr) ApplyRowPost(*post, y + r * out_sz, r, out_sz);
   }
 }
 

@@ -37,6 +37,29 @@ Result<Precision> ParsePrecision(std::string_view name);  // "fp32"/"f32", "bf16
 // with VNNI but runs anywhere oneDNN does).
 bool PrecisionSupported(Precision p);
 
+// Activations already quantized per row (u8, asymmetric), as the int8 layers
+// consume them. Produced by the previous layer's epilogue so that no separate
+// pass over the activations is needed.
+struct QuantizedRows {
+  std::vector<uint8_t> q;
+  std::vector<float> scale;
+  std::vector<int32_t> zp;
+  size_t cols = 0;
+  void Reserve(size_t rows, size_t c);
+  // Quantizes rows [begin, end) of x (row stride cols) in parallel.
+  void Quantize(const float* x, size_t rows, size_t c);
+};
+
+// Per-row work after the product, bias, activation and residual: a layer norm
+// and/or quantizing the row for the next int8 layer. Fused into the int8
+// epilogue; a separate row loop for fp32/bf16.
+struct RowPost {
+  const float* ln_gamma = nullptr;  // null: no layer norm
+  const float* ln_beta = nullptr;
+  float ln_eps = 0.0f;
+  QuantizedRows* quantize = nullptr;  // null: no quantization
+};
+
 // Scratch buffers shared by the layers of one encoder, grown on demand.
 struct LinearScratch {
   std::vector<uint8_t> q;      // u8 activations
@@ -57,8 +80,10 @@ class Linear {
                                                 Precision precision, kernels::Act act,
                                                 bool accumulate);
 
-  // y[rows, out] = (or +=) act(x[rows, in] W^T + b).
-  void Forward(const float* x, size_t rows, float* y, LinearScratch* scratch) const;
+  // y[rows, out] = (or +=) act(x[rows, in] W^T + b), then `post` per row.
+  // int8 layers take `pre` (x already quantized) when given and ignore x.
+  void Forward(const float* x, size_t rows, float* y, LinearScratch* scratch,
+               const RowPost* post = nullptr, const QuantizedRows* pre = nullptr) const;
 
   int in() const { return in_; }
   int out() const { return out_; }
