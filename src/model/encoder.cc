@@ -263,6 +263,7 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
   QuantizedRows* qx = int8 ? &qx_ : nullptr;
   if (int8) qx_.Quantize(x_.data(), total, H);
   lap(0);
+  const bool low_precision_attention = options_.precision != Precision::kF32;
   const bool first_only_last =
       c.task == Task::kClassification || c.pooling == Pooling::kCls;
   for (int l = 0; l < c.layers; ++l) {
@@ -274,14 +275,14 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
     if (last && first_only_last) {
       // Only the first token of each sequence matters from here on.
       kernels::Attention(qkv_.data(), 3 * H, offsets.data(), lengths.data(), n_seq, c.hidden,
-                         c.heads, /*first_row_only=*/true, ctx_.data(), H);
+                         c.heads, /*first_row_only=*/true, ctx_.data(), H, low_precision_attention);
       for (int s = 0; s < n_seq; ++s) {
         std::memmove(x_.data() + s * H, x_.data() + offsets[s] * H, H * sizeof(float));
       }
       rows = n_seq;
     } else {
       kernels::Attention(qkv_.data(), 3 * H, offsets.data(), lengths.data(), n_seq, c.hidden,
-                         c.heads, /*first_row_only=*/false, ctx_.data(), H);
+                         c.heads, /*first_row_only=*/false, ctx_.data(), H, low_precision_attention);
     }
     lap(2);
     // x = LN1(x + ctx Wo + b)

@@ -83,12 +83,13 @@ class AttentionTest : public ::testing::TestWithParam<std::pair<int, int>> {};
 // the portable one.
 INSTANTIATE_TEST_SUITE_P(HeadDims, AttentionTest,
                          ::testing::Values(std::make_pair(48, 3), std::make_pair(128, 4),
+                                           std::make_pair(384, 12), std::make_pair(768, 12),
                                            std::make_pair(128, 2), std::make_pair(32, 4),
                                            std::make_pair(48, 2)));
 
 TEST_P(AttentionTest, PackedAttentionMatchesNaive) {
   const auto [hidden, heads] = GetParam();
-  const std::vector<int> lens = {1, 7, 33, 2};
+  const std::vector<int> lens = {1, 7, 33, 2, 64, 31};
   int total = 0;
   std::vector<int> offsets;
   for (int l : lens) offsets.push_back(total), total += l;
@@ -98,13 +99,23 @@ TEST_P(AttentionTest, PackedAttentionMatchesNaive) {
   for (float& v : qkv) v = dist(rng);
   std::vector<double> want = NaiveAttention(qkv, lens, hidden, heads);
   std::vector<float> ctx(static_cast<size_t>(total) * hidden, -1.0f);
-  kernels::Attention(qkv.data(), 3 * hidden, offsets.data(), lens.data(), 4, hidden, heads, false,
+  kernels::Attention(qkv.data(), 3 * hidden, offsets.data(), lens.data(), 6, hidden, heads, false,
                      ctx.data(), hidden);
   for (size_t i = 0; i < ctx.size(); ++i) ASSERT_NEAR(ctx[i], want[i], 1e-5) << i;
-  std::vector<float> first(4 * hidden, -1.0f);
-  kernels::Attention(qkv.data(), 3 * hidden, offsets.data(), lens.data(), 4, hidden, heads, true,
+  // bf16 dot products (int8 / bf16 precisions): close, not exact.
+  std::vector<float> low(static_cast<size_t>(total) * hidden, -1.0f);
+  kernels::Attention(qkv.data(), 3 * hidden, offsets.data(), lens.data(), 6, hidden, heads, false,
+                     low.data(), hidden, /*bf16_dots=*/true);
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < low.size(); ++i) {
+    err += (low[i] - want[i]) * (low[i] - want[i]);
+    norm += want[i] * want[i];
+  }
+  EXPECT_LT(std::sqrt(err / norm), 0.02);
+  std::vector<float> first(6 * hidden, -1.0f);
+  kernels::Attention(qkv.data(), 3 * hidden, offsets.data(), lens.data(), 6, hidden, heads, true,
                      first.data(), hidden);
-  for (int s = 0; s < 4; ++s) {
+  for (int s = 0; s < 6; ++s) {
     for (int k = 0; k < hidden; ++k) {
       ASSERT_NEAR(first[s * hidden + k], want[offsets[s] * hidden + k], 1e-5);
     }

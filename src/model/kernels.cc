@@ -241,6 +241,134 @@ void AttendHeadAvx512(const float* qkv, size_t ld_qkv, int len, int head_dim, in
   }
 }
 
+
+// The same with bf16 dot products (AVX512_BF16 vdpbf16ps: two products per
+// lane per instruction): q, k, v and the probabilities are rounded to bf16,
+// scores and sums stay in f32. Used by the int8 and bf16 precisions.
+// kt2: head_dim/2 rows of lp uint32 (bf16 pairs k[2p], k[2p+1] of key j at
+// [p][j]); vt2: lp/2 rows of head_dim uint32 (pairs v_j[d], v_j+1[d]); pp: 4
+// rows of lp/2 uint32 (pairs of probabilities).
+#define QUARRY_AVX512BF16 \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma")))
+
+QUARRY_AVX512BF16 inline __m512i PackBf16(const float* x) {  // 32 floats -> 32 bf16
+  return reinterpret_cast<__m512i>(
+      _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x)));
+}
+
+QUARRY_AVX512BF16
+void AttendHeadBf16(const float* qkv, size_t ld_qkv, int len, int head_dim, int q_col, int k_col,
+                    int v_col, int n_queries, float scale, uint32_t* kt2, uint32_t* vt2,
+                    float* scores, uint32_t* pp, float* ctx, size_t ld_ctx, bool first_row_only) {
+  const int lp = (len + 31) & ~31;  // pairs of 16-key chunks
+  const int hp = head_dim / 2;
+  alignas(64) uint32_t row[32];
+  for (int j = 0; j < lp; ++j) {
+    if (j < len) {
+      const float* k = qkv + static_cast<size_t>(j) * ld_qkv + k_col;
+      for (int d = 0; d < head_dim; d += 32) {
+        _mm512_store_si512(row, PackBf16(k + d));
+        for (int p = 0; p < 16 && d / 2 + p < hp; ++p) kt2[static_cast<size_t>(d / 2 + p) * lp + j] = row[p];
+      }
+    } else {
+      for (int p = 0; p < hp; ++p) kt2[static_cast<size_t>(p) * lp + j] = 0;
+    }
+  }
+  // V pairs: out[2d] = v_j[d], out[2d+1] = v_j+1[d].
+  const __m512i lo_idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9,
+                                          40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1,
+                                          32, 0);
+  const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
+  for (int j = 0; j < lp; j += 2) {
+    for (int d = 0; d < head_dim; d += 32) {
+      __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+      if (j < len) a = PackBf16(qkv + static_cast<size_t>(j) * ld_qkv + v_col + d);
+      if (j + 1 < len) b = PackBf16(qkv + static_cast<size_t>(j + 1) * ld_qkv + v_col + d);
+      uint32_t* dst = vt2 + static_cast<size_t>(j / 2) * head_dim + d;
+      _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(a, lo_idx, b));
+      _mm512_storeu_si512(dst + 16, _mm512_permutex2var_epi16(a, hi_idx, b));
+    }
+  }
+  const int chunks = head_dim / 16;
+  alignas(64) uint32_t qs[4][32];
+  alignas(64) float qf[64];
+  for (int i0 = 0; i0 < n_queries; i0 += 4) {
+    const int nb = std::min(4, n_queries - i0);
+    for (int b = 0; b < 4; ++b) {
+      const float* q = qkv + static_cast<size_t>(i0 + std::min(b, nb - 1)) * ld_qkv + q_col;
+      for (int d = 0; d < head_dim; ++d) qf[d] = q[d] * scale;
+      for (int d = 0; d < head_dim; d += 32) _mm512_store_si512(&qs[b][d / 2], PackBf16(qf + d));
+    }
+    float* sc[4] = {scores, scores + lp, scores + 2 * lp, scores + 3 * lp};
+    for (int j = 0; j < lp; j += 16) {
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int p = 0; p < hp; ++p) {
+        const __m512bh k = reinterpret_cast<__m512bh>(_mm512_loadu_si512(kt2 + static_cast<size_t>(p) * lp + j));
+        a0 = _mm512_dpbf16_ps(a0, reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(qs[0][p]))), k);
+        a1 = _mm512_dpbf16_ps(a1, reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(qs[1][p]))), k);
+        a2 = _mm512_dpbf16_ps(a2, reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(qs[2][p]))), k);
+        a3 = _mm512_dpbf16_ps(a3, reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(qs[3][p]))), k);
+      }
+      _mm512_storeu_ps(sc[0] + j, a0);
+      _mm512_storeu_ps(sc[1] + j, a1);
+      _mm512_storeu_ps(sc[2] + j, a2);
+      _mm512_storeu_ps(sc[3] + j, a3);
+    }
+    const __mmask16 tail = static_cast<__mmask16>(len % 16 == 0 ? 0xffff : (1u << (len % 16)) - 1);
+    for (int b = 0; b < nb; ++b) {
+      float* s = sc[b];
+      __m512 mx = _mm512_set1_ps(-3.0e38f);
+      for (int j = 0; j < lp; j += 16) {
+        const __mmask16 m = j + 16 <= len ? 0xffff : (j < len ? tail : 0);
+        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_loadu_ps(s + j));
+      }
+      const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+      __m512 sum = _mm512_setzero_ps();
+      for (int j = 0; j < lp; j += 16) {
+        const __mmask16 m = j + 16 <= len ? 0xffff : (j < len ? tail : 0);
+        const __m512 e = _mm512_maskz_mov_ps(m, Exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax)));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+      }
+      const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+      for (int j = 0; j < lp; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+      uint32_t* pb = pp + static_cast<size_t>(b) * (lp / 2);
+      for (int j = 0; j < lp; j += 32) _mm512_storeu_si512(pb + j / 2, PackBf16(s + j));
+    }
+    __m512 acc[4][4];
+    for (int b = 0; b < 4; ++b)
+      for (int c = 0; c < 4; ++c) acc[b][c] = _mm512_setzero_ps();
+    const int np = (len + 1) / 2;
+    const uint32_t* p0 = pp;
+    const uint32_t* p1 = pp + lp / 2;
+    const uint32_t* p2 = pp + lp;
+    const uint32_t* p3 = pp + 3 * (lp / 2);
+    for (int jp = 0; jp < np; ++jp) {
+      const uint32_t* v = vt2 + static_cast<size_t>(jp) * head_dim;
+      const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(p0[jp])));
+      const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(p1[jp])));
+      const __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(p2[jp])));
+      const __m512bh b3 = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(p3[jp])));
+      for (int c = 0; c < chunks; ++c) {
+        const __m512bh vv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(v + 16 * c));
+        acc[0][c] = _mm512_dpbf16_ps(acc[0][c], b0, vv);
+        acc[1][c] = _mm512_dpbf16_ps(acc[1][c], b1, vv);
+        acc[2][c] = _mm512_dpbf16_ps(acc[2][c], b2, vv);
+        acc[3][c] = _mm512_dpbf16_ps(acc[3][c], b3, vv);
+      }
+    }
+    for (int b = 0; b < nb; ++b) {
+      float* out = ctx + (first_row_only ? 0 : static_cast<size_t>(i0 + b) * ld_ctx);
+      for (int c = 0; c < chunks; ++c) _mm512_storeu_ps(out + 16 * c, acc[b][c]);
+    }
+  }
+}
+
+bool HasAvx512Bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
 bool HasAvx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
@@ -251,7 +379,7 @@ bool HasAvx512() {
 
 void Attention(const float* qkv, size_t ld_qkv, const int* offsets, const int* lengths,
                int n_seq, int hidden, int heads, bool first_row_only, float* ctx,
-               size_t ld_ctx) {
+               size_t ld_ctx, bool bf16_dots) {
   const int head_dim = hidden / heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   int max_len = 0;
@@ -263,12 +391,28 @@ void Attention(const float* qkv, size_t ld_qkv, const int* offsets, const int* l
     std::vector<float> kt(static_cast<size_t>(head_dim) * lp);
     std::vector<float> scores(4 * lp);
     const bool avx512 = HasAvx512() && head_dim % 16 == 0 && head_dim <= 64;
+    const bool bf16 = bf16_dots && avx512 && HasAvx512Bf16() && head_dim % 32 == 0;
+    const size_t lp2 = (static_cast<size_t>(max_len) + 31) & ~size_t{31};
+    std::vector<uint32_t> kt2, vt2, pp;
+    if (bf16) {
+      kt2.resize(static_cast<size_t>(head_dim / 2) * lp2);
+      vt2.resize(lp2 / 2 * head_dim);
+      pp.resize(2 * lp2);
+      scores.resize(4 * lp2);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int t = 0; t < tasks; ++t) {
       const int s = t / heads, h = t % heads;
       const float* base = qkv + static_cast<size_t>(offsets[s]) * ld_qkv;
       float* out = first_row_only ? ctx + static_cast<size_t>(s) * ld_ctx + h * head_dim
                                   : ctx + static_cast<size_t>(offsets[s]) * ld_ctx + h * head_dim;
+      if (bf16) {
+        AttendHeadBf16(base, ld_qkv, lengths[s], head_dim, h * head_dim, hidden + h * head_dim,
+                       2 * hidden + h * head_dim, first_row_only ? 1 : lengths[s], scale,
+                       kt2.data(), vt2.data(), scores.data(), pp.data(), out, ld_ctx,
+                       first_row_only);
+        continue;
+      }
       auto* fn = avx512 ? AttendHeadAvx512 : AttendHead;
       fn(base, ld_qkv, lengths[s], head_dim, h * head_dim, hidden + h * head_dim,
                  2 * hidden + h * head_dim, first_row_only ? 1 : lengths[s], scale, kt.data(),

@@ -36,8 +36,12 @@ float Erf(float x);
 // `first_row_only`, only the first row of each sequence is computed and
 // written to ctx row s (CLS pooling / classifier heads need nothing else in
 // the last layer).
+// With `bf16_dots` (and a CPU with AVX512_BF16, head_dim a multiple of 32),
+// q.k and p.v run as bf16 dot products with f32 accumulation: about twice the
+// throughput, at bf16 rounding of the inputs (for the int8 / bf16 precisions).
 void Attention(const float* qkv, size_t ld_qkv, const int* offsets, const int* lengths,
-               int n_seq, int hidden, int heads, bool first_row_only, float* ctx, size_t ld_ctx);
+               int n_seq, int hidden, int heads, bool first_row_only, float* ctx, size_t ld_ctx,
+               bool bf16_dots = false);
 
 // Asymmetric per-row u8 quantization: q = clamp(round(x / scale) + zp, 0, 255).
 void QuantizeRowsU8(const float* x, size_t rows, size_t cols, uint8_t* q, float* scale,
