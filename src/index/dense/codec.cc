@@ -37,11 +37,17 @@
 //   L2           offset = |q|² + 256·Σq    |qx - qy|² = offset_x + |qy|² - 2<u, qx>
 // Code-to-code distances (graph construction) use dot_i8 / l2_sq_i8 directly.
 //
-// binary: bit i of byte i/8 (LSB first) = (x_i > 0); distance = Hamming.
+// binary: bit i of byte i/8 (LSB first) = (x_i > μ_i) on the canonical
+// vector; distance = Hamming. Training learns the per-dimension mean μ of the
+// sample (an untrained codec, and indexes saved before training existed, use
+// μ = 0, the sign bit). Thresholding at the mean keeps every bit informative on
+// data that is not centred at zero: with all-positive coordinates (pixels,
+// counts, ReLU features) the sign bit is 1 everywhere and every code is equal.
 //
 // Params format (SerializeParams), little-endian:
 //   u8 version = 1 | u8 metric | u8 quantization | u32 dim | f32 int8_quantile
-//   | f32 range (int8; 0 otherwise) | u8 has_mean (int8 only) | f32 mean[dim]
+//   | f32 range (int8; 0 otherwise) | u8 has_mean (int8: 1; binary: 0 or 1;
+//   float32: 0) | f32 mean[dim] when has_mean
 // Deserialize checks every field and the exact length.
 #include "index/dense/codec.h"
 
@@ -361,17 +367,51 @@ class BinaryCodec final : public CodecBase {
   using CodecBase::CodecBase;
   size_t code_size() const override { return (dim_ + 7) / 8; }
 
-  // The sign of a coordinate survives normalisation, so cosine needs none.
+  void Train(std::span<const float> sample) override {
+    const size_t rows = sample.size() / dim_;
+    if (rows == 0) return;
+    std::vector<float> canonical(dim_);
+    std::vector<double> sum(dim_, 0.0);
+    for (size_t row = 0; row < rows; ++row) {
+      Canonical(sample.data() + row * dim_, canonical.data());
+      for (size_t i = 0; i < dim_; ++i) sum[i] += canonical[i];
+    }
+    std::vector<float> mean(dim_);
+    for (size_t i = 0; i < dim_; ++i) {
+      mean[i] = static_cast<float>(sum[i] / static_cast<double>(rows));
+      if (!std::isfinite(mean[i])) mean[i] = 0.0f;
+    }
+    Restore(std::move(mean));
+  }
+  void Restore(std::vector<float> mean) { mean_ = std::move(mean); }
+  void AppendTrained(std::string* out) const override {
+    PutFloat(out, 0.0f);
+    out->push_back(mean_.empty() ? 0 : 1);
+    for (float m : mean_) PutFloat(out, m);
+  }
+
   void Encode(const float* vector, uint8_t* code) const override {
     std::memset(code, 0, code_size());
+    if (mean_.empty()) {  // the sign survives normalisation: no copy needed
+      for (size_t i = 0; i < dim_; ++i) {
+        if (vector[i] > 0.0f) code[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+      }
+      return;
+    }
+    std::vector<float> canonical(dim_);
+    Canonical(vector, canonical.data());
     for (size_t i = 0; i < dim_; ++i) {
-      if (vector[i] > 0.0f) code[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+      if (canonical[i] > mean_[i]) code[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
     }
   }
   float CodeDistance(const uint8_t* a, const uint8_t* b) const override {
     return static_cast<float>(kernels_.hamming(a, b, code_size()));
   }
 
+ private:
+  std::vector<float> mean_;  // empty: untrained, threshold at 0
+
+ public:
   class Query final : public PreparedQuery {
    public:
     Query(const BinaryCodec& codec, AlignedArray<uint8_t> bits)
@@ -481,6 +521,18 @@ Result<std::unique_ptr<VectorCodec>> VectorCodec::Deserialize(std::string_view b
   auto codec = Create(dim, static_cast<Metric>(metric), static_cast<Quantization>(quantization),
                       quantile);
   if (!codec.ok()) return Status::Corruption("codec params: " + codec.status().message());
+  if (static_cast<Quantization>(quantization) == Quantization::kBinary && has_mean[0] == 1) {
+    if (range != 0.0f || reader.remaining() != size_t{dim} * sizeof(float)) {
+      return Status::Corruption("codec params: bad binary mean");
+    }
+    std::vector<float> mean(dim);
+    for (float& m : mean) {
+      reader.ReadFloat(&m);
+      if (!std::isfinite(m)) return Status::Corruption("codec params: non-finite mean");
+    }
+    static_cast<BinaryCodec*>(codec->get())->Restore(std::move(mean));
+    return codec;
+  }
   if (static_cast<Quantization>(quantization) != Quantization::kInt8) {
     if (range != 0.0f || has_mean[0] != 0 || reader.remaining() != 0) {
       return Status::Corruption("codec params: trailing or unexpected fields");

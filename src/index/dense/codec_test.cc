@@ -343,6 +343,53 @@ TEST(CodecTest, BinaryHammingProperties) {
   }
 }
 
+// On data that is positive everywhere the sign bit says nothing; thresholds at
+// the learned means keep the codes apart and Hamming distance informative.
+TEST(CodecTest, BinaryTrainedThresholdsAtTheMean) {
+  const size_t dim = 64, n = 400;
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  std::vector<float> data(n * dim);
+  for (float& v : data) v = uniform(rng);  // all positive, like pixels
+  auto untrained = MakeCodec(dim, Metric::kL2, Quantization::kBinary);
+  auto trained = MakeCodec(dim, Metric::kL2, Quantization::kBinary);
+  trained->Train(data);
+  std::vector<uint8_t> a(8), b(8);
+  untrained->Encode(data.data(), a.data());
+  untrained->Encode(data.data() + dim, b.data());
+  EXPECT_EQ(untrained->CodeDistance(a.data(), b.data()), 0.0f);  // all bits set
+  // Trained: Hamming distance ranks neighbours much like the exact distance.
+  const float* q = data.data();
+  std::vector<uint8_t> cq(8), c(8);
+  trained->Encode(q, cq.data());
+  std::vector<std::pair<float, size_t>> exact, hamming;
+  for (size_t i = 1; i < n; ++i) {
+    const float* v = data.data() + i * dim;
+    float d = 0;
+    for (size_t j = 0; j < dim; ++j) d += (q[j] - v[j]) * (q[j] - v[j]);
+    trained->Encode(v, c.data());
+    exact.push_back({d, i});
+    hamming.push_back({trained->CodeDistance(cq.data(), c.data()), i});
+  }
+  std::sort(exact.begin(), exact.end());
+  std::sort(hamming.begin(), hamming.end());
+  // The exact top 10 sits inside the Hamming top 100 (a random order would
+  // put about 2.5 of them there).
+  size_t inside = 0;
+  for (size_t i = 0; i < 10; ++i) {
+    for (size_t j = 0; j < 100; ++j) inside += hamming[j].second == exact[i].second;
+  }
+  EXPECT_GE(inside, 7u);
+  // Params with the thresholds round-trip; old params (no mean) still load.
+  auto back = VectorCodec::Deserialize(trained->SerializeParams());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  std::vector<uint8_t> c2(8);
+  (*back)->Encode(q, c2.data());
+  EXPECT_EQ(c2, cq);
+  auto old = VectorCodec::Deserialize(untrained->SerializeParams());
+  ASSERT_TRUE(old.ok());
+}
+
 TEST(CodecTest, ParamsRoundTrip) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);

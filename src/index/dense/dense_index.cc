@@ -20,7 +20,8 @@
 // are file-backed: pages touched by rescoring count in VmRSS (as RssFile,
 // clean and reclaimable), never as anonymous memory.
 //
-// Training (kInt8): Train() learns the range. Without it, Add() buffers
+// Training (kInt8, kBinary): Train() learns the range and mean (int8) or the
+// per-dimension thresholds (binary). Without it, Add() buffers
 // vectors (Search answers them exactly) until options.train_sample vectors
 // were added; AddBatch() trains on its first train_sample rows (plus any
 // buffered ones). Training later than the first Add re-encodes every code;
@@ -452,7 +453,7 @@ class DenseIndexImpl final : public DenseIndex {
         codec_(std::move(codec)),
         exact_codec_(std::move(exact_codec)),
         code_size_(codec_->code_size()),
-        trained_(options.quantization != Quantization::kInt8) {
+        trained_(options.quantization == Quantization::kFloat32) {
     graph_ = std::make_unique<HnswGraph>(GraphOptions(), 0);
   }
 
