@@ -163,6 +163,24 @@ QUARRY_AVX512 inline __m512 Exp512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
+// In-place softmax of s[0, len) (f32), zeroing s[len, lp); lp % 16 == 0.
+QUARRY_AVX512 inline void Softmax512(float* s, int len, int lp) {
+  const __mmask16 tail = static_cast<__mmask16>(len % 16 == 0 ? 0xffff : (1u << (len % 16)) - 1);
+  auto mask = [&](int j) -> __mmask16 { return j + 16 <= len ? 0xffff : (j < len ? tail : 0); };
+  __m512 mx = _mm512_set1_ps(-3.0e38f);
+  for (int j = 0; j < lp; j += 16) mx = _mm512_mask_max_ps(mx, mask(j), mx, _mm512_loadu_ps(s + j));
+  const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int j = 0; j < lp; j += 16) {
+    const __m512 e =
+        _mm512_maskz_mov_ps(mask(j), Exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax)));
+    _mm512_storeu_ps(s + j, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  for (int j = 0; j < lp; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+}
+
 QUARRY_AVX512
 void AttendHeadAvx512(const float* qkv, size_t ld_qkv, int len, int head_dim, int q_col,
                       int k_col, int v_col, int n_queries, float scale, float* kt, float* scores,
@@ -199,24 +217,9 @@ void AttendHeadAvx512(const float* qkv, size_t ld_qkv, int len, int head_dim, in
       _mm512_storeu_ps(sc[2] + j, a2);
       _mm512_storeu_ps(sc[3] + j, a3);
     }
-    const __mmask16 tail = static_cast<__mmask16>(len % 16 == 0 ? 0xffff : (1u << (len % 16)) - 1);
     for (int b = 0; b < nb; ++b) {
       float* s = sc[b];
-      __m512 mx = _mm512_set1_ps(-3.0e38f);
-      for (int j = 0; j < lp; j += 16) {
-        const __mmask16 m = j + 16 <= len ? 0xffff : tail;
-        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_loadu_ps(s + j));
-      }
-      const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-      __m512 sum = _mm512_setzero_ps();
-      for (int j = 0; j < lp; j += 16) {
-        const __mmask16 m = j + 16 <= len ? 0xffff : tail;
-        const __m512 e = _mm512_maskz_mov_ps(m, Exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax)));
-        _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-      }
-      const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-      for (int j = 0; j < lp; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+      Softmax512(s, len, lp);
     }
     // ctx rows = P V, four queries by up to four 16-float chunks.
     __m512 acc[4][4];
@@ -314,24 +317,9 @@ void AttendHeadBf16(const float* qkv, size_t ld_qkv, int len, int head_dim, int 
       _mm512_storeu_ps(sc[2] + j, a2);
       _mm512_storeu_ps(sc[3] + j, a3);
     }
-    const __mmask16 tail = static_cast<__mmask16>(len % 16 == 0 ? 0xffff : (1u << (len % 16)) - 1);
     for (int b = 0; b < nb; ++b) {
       float* s = sc[b];
-      __m512 mx = _mm512_set1_ps(-3.0e38f);
-      for (int j = 0; j < lp; j += 16) {
-        const __mmask16 m = j + 16 <= len ? 0xffff : (j < len ? tail : 0);
-        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_loadu_ps(s + j));
-      }
-      const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-      __m512 sum = _mm512_setzero_ps();
-      for (int j = 0; j < lp; j += 16) {
-        const __mmask16 m = j + 16 <= len ? 0xffff : (j < len ? tail : 0);
-        const __m512 e = _mm512_maskz_mov_ps(m, Exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax)));
-        _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-      }
-      const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-      for (int j = 0; j < lp; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+      Softmax512(s, len, lp);
       uint32_t* pb = pp + static_cast<size_t>(b) * (lp / 2);
       for (int j = 0; j < lp; j += 32) _mm512_storeu_si512(pb + j / 2, PackBf16(s + j));
     }
