@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -117,6 +119,9 @@ class Collection {
   Result<std::vector<Chunk>> GetDocumentChunks(const std::string& doc_id) const;
   // All doc ids, sorted.
   Result<std::vector<std::string>> ListDocumentIds() const;
+  // The chunks stored under `point_ids`, in order; nullopt for a point that
+  // does not exist (never written, or deleted since it was found).
+  Result<std::vector<std::optional<Chunk>>> GetPoints(std::span<const uint64_t> point_ids) const;
 
   // Writes the index snapshot if it is behind the store, then prunes the change
   // log it covers. Called by ingest at the end and every so many changes.

@@ -862,6 +862,21 @@ Result<std::vector<Chunk>> Collection::GetDocumentChunks(const std::string& doc_
   return chunks;
 }
 
+Result<std::vector<std::optional<Chunk>>> Collection::GetPoints(
+    std::span<const uint64_t> point_ids) const {
+  std::vector<std::optional<Chunk>> out(point_ids.size());
+  if (point_ids.empty()) return out;
+  QUARRY_ASSIGN_OR_RETURN(auto txn, impl_->store->BeginRead());
+  for (size_t i = 0; i < point_ids.size(); ++i) {
+    auto bytes = txn->Get(Table::kPoints, EncodeKey64(point_ids[i]));
+    if (bytes.status().IsNotFound()) continue;
+    if (!bytes.ok()) return bytes.status();
+    QUARRY_ASSIGN_OR_RETURN(Chunk chunk, storage::DecodeChunk(*bytes));
+    out[i] = std::move(chunk);
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> Collection::ListDocumentIds() const {
   QUARRY_ASSIGN_OR_RETURN(auto txn, impl_->store->BeginRead());
   std::vector<std::string> ids;

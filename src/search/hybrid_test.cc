@@ -1,0 +1,312 @@
+// Hybrid text search against brute-force references on a small collection,
+// with a hashed bag-of-words "model" and a word-overlap "cross-encoder".
+#include "search/hybrid.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "common/hash.h"
+#include "quarry/engine.h"
+
+namespace quarry::search {
+namespace {
+
+constexpr size_t kDim = 32;
+
+std::vector<std::string> Words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string w;
+  for (char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!w.empty()) {
+      out.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  if (!w.empty()) out.push_back(std::move(w));
+  return out;
+}
+
+class HashEmbedder final : public embed::Embedder {
+ public:
+  size_t dim() const override { return kDim; }
+  const std::string& model_id() const override { return id_; }
+  Status Embed(std::span<const std::string_view> texts, embed::TextKind,
+               std::vector<std::vector<float>>* out) override {
+    out->clear();
+    for (std::string_view t : texts) {
+      std::vector<float> v(kDim, 0.0f);
+      for (const std::string& w : Words(t)) {
+        const uint64_t h = Hash64(w);
+        v[h % kDim] += (h >> 32) & 1 ? 1.0f : -1.0f;
+      }
+      v[0] += 0.01f;
+      out->push_back(std::move(v));
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string id_ = "hash";
+};
+
+// Scores a passage by how many query words it contains (plus a tiny length
+// tie-break), so its order differs from both retrievers'.
+class OverlapReranker final : public embed::Reranker {
+ public:
+  const std::string& model_id() const override { return id_; }
+  Status Score(std::string_view query, std::span<const std::string_view> passages,
+               std::vector<float>* scores) override {
+    ++calls;
+    last_batch = passages.size();
+    const auto q = Words(query);
+    const std::set<std::string> qs(q.begin(), q.end());
+    scores->clear();
+    for (std::string_view p : passages) {
+      float s = 0;
+      for (const std::string& w : Words(p)) s += qs.count(w) ? 1.0f : 0.0f;
+      scores->push_back(s - 0.001f * static_cast<float>(p.size()));
+    }
+    return Status::OK();
+  }
+  int calls = 0;
+  size_t last_batch = 0;
+
+ private:
+  std::string id_ = "overlap";
+};
+
+class HybridTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("quarry_hybrid_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    EngineOptions eo;
+    eo.data_dir = dir_;
+    eo.map_size = 1ull << 30;
+    engine_ = std::move(Engine::Open(eo)).value();
+    CollectionOptions co;
+    DenseVectorConfig dv;
+    dv.name = "text";
+    dv.dim = kDim;
+    co.dense_vectors.push_back(dv);
+    coll_ = std::move(engine_->GetOrCreateCollection("c", co)).value();
+    const char* topics[] = {"kernel memory allocator", "network socket buffer",
+                            "file system journal", "process scheduler latency",
+                            "memory pages swap", "socket timeout retry"};
+    std::vector<Document> docs;
+    for (int i = 0; i < 60; ++i) {
+      Document d;
+      d.doc_id = "doc" + std::to_string(i);
+      d.source = d.doc_id;
+      d.text = std::string(topics[i % 6]) + " notes number " + std::to_string(i) + " about " +
+               topics[(i * 7 + 3) % 6] + (i % 4 == 0 ? " memory" : "") +
+               (i % 5 == 0 ? " scheduler socket" : "");
+      docs.push_back(std::move(d));
+    }
+    EmbedderChunkAdapter adapter(&embedder_);
+    ASSERT_TRUE(coll_->Upsert(std::move(docs), &adapter).ok());
+  }
+  void TearDown() override {
+    engine_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Every chunk, ranked by each retriever exhaustively.
+  std::vector<Scored> AllDense(const std::string& q) {
+    std::vector<std::vector<float>> v;
+    std::string_view t = q;
+    EXPECT_TRUE(embedder_.Embed({&t, 1}, embed::TextKind::kQuery, &v).ok());
+    SearchRequest r;
+    r.vector = VectorQuery{"text", v[0]};
+    r.exact = true;
+    r.limit = 1000;
+    r.with_text = false;
+    std::vector<Scored> out;
+    auto res = coll_->Search(r);
+    EXPECT_TRUE(res.ok());
+    for (const auto& h : res->hits) out.push_back({h.point_id, h.score});
+    return out;
+  }
+  std::vector<Scored> AllSparse(const std::string& q) {
+    SearchRequest r;
+    r.text = q;
+    r.limit = 1000;
+    r.with_text = false;
+    std::vector<Scored> out;
+    auto res = coll_->Search(r);
+    EXPECT_TRUE(res.ok());
+    for (const auto& h : res->hits) out.push_back({h.point_id, h.score});
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Engine> engine_;
+  Collection* coll_ = nullptr;
+  HashEmbedder embedder_;
+  OverlapReranker reranker_;
+};
+
+// Hybrid RRF over exhaustive prefetches equals a brute-force fusion computed
+// here from the formula, for several k and weights.
+TEST_F(HybridTest, HybridEqualsBruteForceReference) {
+  for (const std::string q : {"memory allocator", "socket scheduler", "journal latency swap"}) {
+    const auto dense = AllDense(q), sparse = AllSparse(q);
+    for (auto [k, wd, ws] : {std::tuple{2, 1.0f, 1.0f}, {60, 1.0f, 1.0f}, {2, 3.0f, 1.0f}}) {
+      std::map<uint64_t, double> want;
+      for (size_t p = 0; p < dense.size(); ++p) want[dense[p].id] += 1.0 / ((p + 1) / wd + k - 1);
+      for (size_t p = 0; p < sparse.size(); ++p) want[sparse[p].id] += 1.0 / ((p + 1) / ws + k - 1);
+      std::vector<std::pair<double, uint64_t>> ref;
+      for (auto [id, s] : want) ref.push_back({-s, id});
+      std::sort(ref.begin(), ref.end());
+      TextSearchOptions o;
+      o.text = q;
+      o.limit = 10;
+      o.exact = true;
+      o.prefetch_limit = 1000;
+      o.rrf_k = k;
+      o.weights = {wd, ws};
+      auto got = SearchText(*coll_, &embedder_, nullptr, o);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      ASSERT_EQ(got->response.hits.size(), 10u);
+      for (size_t i = 0; i < 10; ++i) {
+        EXPECT_NEAR(got->response.hits[i].score, -ref[i].first, 1e-5) << q << " k " << k;
+        // Equal scores may come in either order; compare ids only where distinct.
+        if (i + 1 < ref.size() && std::fabs(ref[i].first - ref[i + 1].first) > 1e-6 &&
+            (i == 0 || std::fabs(ref[i].first - ref[i - 1].first) > 1e-6)) {
+          EXPECT_EQ(got->response.hits[i].point_id, ref[i].second) << q << " rank " << i;
+        }
+      }
+      EXPECT_FALSE(got->response.hits[0].chunk.text.empty());
+    }
+  }
+}
+
+TEST_F(HybridTest, SingleModesAndPaging) {
+  const std::string q = "memory pages";
+  const auto dense = AllDense(q), sparse = AllSparse(q);
+  TextSearchOptions o;
+  o.text = q;
+  o.exact = true;
+  o.limit = 5;
+  o.mode = Mode::kDense;
+  auto d = SearchText(*coll_, &embedder_, nullptr, o);
+  ASSERT_TRUE(d.ok());
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(d->response.hits[i].point_id, dense[i].id);
+  o.mode = Mode::kSparse;
+  auto s = SearchText(*coll_, nullptr, nullptr, o);  // BM25 needs no model
+  ASSERT_TRUE(s.ok());
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(s->response.hits[i].point_id, sparse[i].id);
+  EXPECT_FALSE(s->response.query_terms.empty());
+  // Pages of a hybrid ranking tile it.
+  o.mode = Mode::kHybrid;
+  o.limit = 12;
+  auto all = SearchText(*coll_, &embedder_, nullptr, o);
+  ASSERT_TRUE(all.ok());
+  o.limit = 4;
+  o.offset = 8;
+  auto page = SearchText(*coll_, &embedder_, nullptr, o);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->response.hits.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(page->response.hits[i].point_id, all->response.hits[8 + i].point_id);
+  }
+  // DBSF is another fusion, same candidates.
+  o.offset = 0;
+  o.limit = 10;
+  o.fusion = FusionMethod::kDbsf;
+  auto dbsf = SearchText(*coll_, &embedder_, nullptr, o);
+  ASSERT_TRUE(dbsf.ok());
+  EXPECT_EQ(dbsf->response.hits.size(), 10u);
+}
+
+TEST_F(HybridTest, RerankOrdersTheTopCandidates) {
+  TextSearchOptions o;
+  o.text = "socket scheduler memory";
+  o.limit = 5;
+  o.rerank = RerankMode::kOn;
+  o.rerank_top = 15;
+  TextSearchOptions first_stage;
+  first_stage.text = o.text;
+  first_stage.limit = 15;
+  auto fused = SearchText(*coll_, &embedder_, nullptr, first_stage);
+  ASSERT_TRUE(fused.ok());
+  auto got = SearchText(*coll_, &embedder_, &reranker_, o);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->reranked);
+  EXPECT_EQ(reranker_.last_batch, 15u);
+  // The reference: the first 15 fused candidates sorted by the reranker's score.
+  std::vector<std::string_view> passages;
+  for (const auto& h : fused->response.hits) passages.push_back(h.chunk.text);
+  std::vector<float> scores;
+  ASSERT_TRUE(reranker_.Score(o.text, passages, &scores).ok());
+  std::vector<size_t> order(passages.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  ASSERT_EQ(got->response.hits.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(got->response.hits[i].point_id, fused->response.hits[order[i]].point_id);
+    EXPECT_FLOAT_EQ(got->response.hits[i].score, scores[order[i]]);
+  }
+}
+
+TEST(RerankRuleTest, AutoSkipsOnlyWhenTheFirstStageIsSure) {
+  const std::vector<Scored> a = {{1, 0.9f}, {2, 0.8f}, {3, 0.7f}, {4, 0.6f}};
+  const std::vector<Scored> b = {{1, 9.0f}, {2, 8.0f}, {3, 7.0f}, {5, 1.0f}};
+  const std::vector<Scored> c = {{2, 9.0f}, {1, 8.0f}, {3, 7.0f}};
+  EXPECT_FALSE(RerankCanChangePage(Mode::kHybrid, a, b, 10));  // agree on the top 3
+  EXPECT_TRUE(RerankCanChangePage(Mode::kHybrid, a, c, 10));   // disagree at rank 1
+  // Single retriever: an outlier winner skips, a close race reranks.
+  std::vector<Scored> outlier = {{1, 10.0f}};
+  for (uint64_t i = 2; i < 20; ++i) outlier.push_back({i, 1.0f + 0.01f * static_cast<float>(i)});
+  EXPECT_FALSE(RerankCanChangePage(Mode::kSparse, {}, outlier, 10));
+  EXPECT_TRUE(RerankCanChangePage(Mode::kDense, a, {}, 10));
+  EXPECT_FALSE(RerankCanChangePage(Mode::kDense, {{1, 1.0f}}, {}, 10));  // one hit: nothing to reorder
+}
+
+TEST_F(HybridTest, AutoRerankSkipsWhenRetrieversAgree) {
+  TextSearchOptions o;
+  o.text = "journal";
+  o.limit = 3;
+  o.rerank = RerankMode::kAuto;
+  o.exact = true;
+  auto got = SearchText(*coll_, &embedder_, &reranker_, o);
+  ASSERT_TRUE(got.ok());
+  const auto dense = AllDense(o.text), sparse = AllSparse(o.text);
+  const bool change = RerankCanChangePage(Mode::kHybrid, dense, sparse, 3);
+  EXPECT_EQ(got->reranked, change);
+  EXPECT_EQ(got->rerank_skipped, !change);
+}
+
+TEST_F(HybridTest, MissingModelsAreClearErrors) {
+  TextSearchOptions o;
+  o.text = "memory";
+  auto no_model = SearchText(*coll_, nullptr, nullptr, o);
+  ASSERT_FALSE(no_model.ok());
+  EXPECT_NE(no_model.status().message().find("--model"), std::string::npos);
+  o.rerank = RerankMode::kOn;
+  auto no_reranker = SearchText(*coll_, &embedder_, nullptr, o);
+  ASSERT_FALSE(no_reranker.ok());
+  EXPECT_NE(no_reranker.status().message().find("--reranker"), std::string::npos);
+  o.rerank = RerankMode::kOff;
+  o.text = "";
+  EXPECT_FALSE(SearchText(*coll_, &embedder_, nullptr, o).ok());
+  o.text = "x";
+  o.weights = {1.0f};  // one weight for two prefetches
+  EXPECT_FALSE(SearchText(*coll_, &embedder_, nullptr, o).ok());
+  o.weights = {};
+  EXPECT_TRUE(ParseMode("hybrid").ok());
+  EXPECT_FALSE(ParseMode("semantic").ok());
+  EXPECT_FALSE(ParseRerankMode("maybe").ok());
+}
+
+}  // namespace
+}  // namespace quarry::search
