@@ -138,14 +138,20 @@ double MrrAt(const std::vector<std::string>& ranked, const std::map<std::string,
 }
 
 Result<Metrics> Evaluate(const Collection& collection, const BeirSet& set) {
+  return Evaluate(set, [&collection](const std::string& text) {
+    SearchRequest request;
+    request.text = text;
+    request.limit = 300;  // chunks; enough to fill 100 distinct documents
+    return collection.Search(request);
+  });
+}
+
+Result<Metrics> Evaluate(const BeirSet& set, const SearchFn& search) {
   Metrics metrics;
   std::vector<double> latencies;
   for (const auto& query : set.queries) {
-    SearchRequest request;
-    request.text = query.text;
-    request.limit = 300;  // chunks; enough to fill 100 distinct documents
     auto start = std::chrono::steady_clock::now();
-    QUARRY_ASSIGN_OR_RETURN(SearchResponse response, collection.Search(request));
+    QUARRY_ASSIGN_OR_RETURN(SearchResponse response, search(query.text));
     std::vector<std::string> ranked;
     std::unordered_map<std::string, bool> seen;
     for (const auto& hit : response.hits) {  // best chunk per document

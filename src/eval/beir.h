@@ -10,6 +10,7 @@
 #define QUARRY_EVAL_BEIR_H_
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,6 +59,12 @@ double MrrAt(const std::vector<std::string>& ranked, const std::map<std::string,
              size_t k);
 
 Result<Metrics> Evaluate(const Collection& collection, const BeirSet& set);
+
+// The same with any search: `search` answers a query with chunks (text
+// included), best first; at least 300 of them give Recall@100 room to fill
+// 100 distinct documents.
+using SearchFn = std::function<Result<SearchResponse>(const std::string& query)>;
+Result<Metrics> Evaluate(const BeirSet& set, const SearchFn& search);
 
 }  // namespace quarry::eval
 
