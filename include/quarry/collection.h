@@ -146,6 +146,9 @@ struct IngestOptions {
   // from folders; empty = every supported format. Files named explicitly are
   // always taken.
   std::vector<std::string> extensions;
+  // Computes the collection's dense vectors for new chunks (a local model);
+  // null: BM25 only. Not owned; must outlive the ingest.
+  ChunkEmbedder* embedder = nullptr;
 };
 
 struct IngestProgress {

@@ -195,7 +195,7 @@ Status IngestPaths(Collection* collection, const std::vector<std::filesystem::pa
   uint64_t last_flush_seq = collection->Info().snapshot_seq;
   while (queue.Pop(&batch)) {
     if (!batch.docs.empty()) {
-      auto stats = collection->Upsert(std::move(batch.docs));
+      auto stats = collection->Upsert(std::move(batch.docs), options.embedder);
       if (!stats.ok()) {
         result = stats.status();
         queue.Stop();
