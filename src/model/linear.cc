@@ -130,15 +130,18 @@ Result<std::unique_ptr<Linear>> Linear::Create(const float* w, const float* b, i
       s8_copy.resize(count);
       impl->col_scale.resize(N);
       impl->col_sum.resize(N);
+      // Without VNNI the u8 x s8 products are summed in pairs into int16
+      // (vpmaddubsw), which saturates for 8-bit weights: use 7 bits there.
+      const int qmax = __builtin_cpu_supports("avx512vnni") ? 127 : 63;
       for (memory::dim n = 0; n < N; ++n) {
         const float* row = w + n * K;
         float mx = 0.0f;
         for (memory::dim k = 0; k < K; ++k) mx = std::max(mx, std::fabs(row[k]));
-        const float scale = mx > 0.0f ? mx / 127.0f : 1.0f;
+        const float scale = mx > 0.0f ? mx / static_cast<float>(qmax) : 1.0f;
         int32_t sum = 0;
         for (memory::dim k = 0; k < K; ++k) {
           int32_t q = static_cast<int32_t>(std::nearbyint(row[k] / scale));
-          q = std::clamp(q, -127, 127);
+          q = std::clamp(q, -qmax, qmax);
           s8_copy[n * K + k] = static_cast<int8_t>(q);
           sum += q;
         }

@@ -5,7 +5,8 @@
 //   kF32   f32 x f32.
 //   kBF16  bf16 x bf16 -> f32; activations rounded to bf16 per call.
 //   kInt8  u8 x s8 -> s32 (VNNI): weights quantized per output channel
-//          (symmetric, scale = max|w| / 127), activations per row at run time
+//          (symmetric, scale = max|w| / 127; 63 without VNNI, where pairs of
+//          products are summed in saturating int16), activations per row at run time
 //          (asymmetric u8); the epilogue dequantizes, adds the bias and applies
 //          the activation.
 //
