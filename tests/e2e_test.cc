@@ -166,6 +166,71 @@ TEST_F(E2eTest, IngestSearchInfoDelete) {
   EXPECT_EQ(again.Json()["documents"], 1);  // the deleted one comes back
 }
 
+// Models from the command line: ingest with an embedding model, search in every
+// mode, rerank, embed; mismatches between collection and model are clear errors.
+TEST_F(E2eTest, ModelsIngestSearchRerankEmbed) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs /usr/bin/python3 with numpy (python3-numpy)";
+  }
+  const auto model = dir_ / "model", ce = dir_ / "ce";
+  for (auto [out, preset] : {std::pair{model, "tiny-bert"}, std::pair{ce, "tiny-bert-ce"}}) {
+    const std::string cmd = "/usr/bin/python3 " QUARRY_SOURCE_DIR "/tools/make_tiny_model.py --out " +
+                            out.string() + " --preset " + preset + " >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  auto docs = dir_ / "docs";
+  Write(docs / "a.md", "# Vacuum\n\nThe vacuum command reclaims storage from dead rows.\n");
+  Write(docs / "b.md", "# Indexes\n\nA btree index speeds up lookups by key.\n");
+  Write(docs / "c.md", "# Backups\n\nUse the dump tool to back up a database.\n");
+  auto ingest = Run({"ingest", docs.string(), "--data", data_, "-c", "m", "--model", model.string(),
+                     "--precision", "int8"});
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  auto info = Run({"info", "--data", data_, "-c", "m", "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("\"text\""), std::string::npos) << info.out;  // the dense vector
+  for (const char* mode : {"hybrid", "dense", "sparse"}) {
+    auto search = Run({"search", "vacuum storage", "--data", data_, "-c", "m", "--model",
+                       model.string(), "--precision", "int8", "--mode", mode, "--json"});
+    ASSERT_EQ(search.exit_code, 0) << mode << ": " << search.err;
+    auto j = search.Json();
+    // BM25 finds only the page with the words; the dense side finds every chunk.
+    ASSERT_EQ(j["hits"].size(), std::string(mode) == "sparse" ? 1u : 3u) << mode;
+    EXPECT_EQ(j["mode"], mode);
+    if (std::string(mode) != "dense") {  // BM25 takes part: the vacuum page leads
+      EXPECT_NE(j["hits"][0]["text"].get<std::string>().find("vacuum"), std::string::npos) << mode;
+    }
+  }
+  auto rerank = Run({"search", "vacuum storage", "--data", data_, "-c", "m", "--model",
+                     model.string(), "--reranker", ce.string(), "--rerank", "on", "--json"});
+  ASSERT_EQ(rerank.exit_code, 0) << rerank.err;
+  EXPECT_TRUE(rerank.Json()["reranked"].get<bool>());
+  auto embed = Run({"embed", "--model", model.string(), "hello", "world"});
+  ASSERT_EQ(embed.exit_code, 0) << embed.err;
+  EXPECT_EQ(embed.Json()["embeddings"].size(), 2u);
+  EXPECT_EQ(embed.Json()["dim"], 32);
+
+  // Mismatches.
+  auto no_model = Run({"ingest", docs.string(), "--data", data_, "-c", "m"});
+  EXPECT_EQ(no_model.exit_code, 1);
+  EXPECT_NE(no_model.err.find("--model"), std::string::npos) << no_model.err;
+  ASSERT_EQ(Run({"ingest", docs.string(), "--data", data_, "-c", "plain"}).exit_code, 0);
+  auto late_model = Run({"search", "x", "--data", data_, "-c", "plain", "--model", model.string()});
+  EXPECT_EQ(late_model.exit_code, 1);
+  EXPECT_NE(late_model.err.find("no dense vector"), std::string::npos) << late_model.err;
+  auto hybrid_no_model = Run({"search", "x", "--data", data_, "-c", "m", "--mode", "hybrid"});
+  EXPECT_EQ(hybrid_no_model.exit_code, 1);
+  EXPECT_NE(hybrid_no_model.err.find("--model"), std::string::npos) << hybrid_no_model.err;
+  auto bad_model = Run({"search", "x", "--data", data_, "-c", "m", "--model", docs.string()});
+  EXPECT_EQ(bad_model.exit_code, 1);
+  EXPECT_NE(bad_model.err.find("config.json"), std::string::npos) << bad_model.err;
+  auto bad_precision = Run({"embed", "--model", model.string(), "--precision", "fp8", "x"});
+  EXPECT_EQ(bad_precision.exit_code, 1);
+  EXPECT_NE(bad_precision.err.find("fp8"), std::string::npos);
+  auto wrong_kind = Run({"search", "x", "--data", data_, "-c", "m", "--model", ce.string()});
+  EXPECT_EQ(wrong_kind.exit_code, 1);
+  EXPECT_NE(wrong_kind.err.find("cross-encoder"), std::string::npos) << wrong_kind.err;
+}
+
 TEST_F(E2eTest, ClearErrorsOnBadInput) {
   auto unknown = Run({"search", "x", "--data", data_, "-c", "nope"});
   EXPECT_EQ(unknown.exit_code, 1);

@@ -14,8 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "embed/embedder.h"
 #include "eval/beir.h"
+#include "model/linear.h"
 #include "quarry/engine.h"
+#include "search/hybrid.h"
+#include "server/serve.h"
 
 namespace quarry::cli {
 namespace {
@@ -31,6 +35,124 @@ struct GlobalFlags {
 int Fail(const Status& status) {
   std::cerr << "quarry: error: " << status.message() << "\n";
   return 1;
+}
+
+// Models and how to search with them (ingest, search, eval, embed).
+struct ModelFlags {
+  std::string model;     // embedding model folder; empty: BM25 only
+  std::string reranker;  // cross-encoder folder
+  std::string precision = "fp32";
+  std::string vector = "text";        // the collection's dense vector
+  std::string quantization = "int8";  // codes of a new dense vector
+  std::string mode;                   // hybrid | dense | sparse; default by --model
+  std::string rerank = "off";
+  std::string fusion = "rrf";
+  int rrf_k = search::kDefaultRrfK;
+  std::string weights;  // "0.7,0.3": dense, sparse
+};
+
+struct Models {
+  std::unique_ptr<embed::Embedder> embedder;
+  std::unique_ptr<embed::Reranker> reranker;
+};
+
+Result<Models> LoadModels(const ModelFlags& f) {
+  Models m;
+  QUARRY_ASSIGN_OR_RETURN(model::Precision precision, model::ParsePrecision(f.precision));
+  embed::LocalModelOptions options;
+  options.precision = precision;
+  if (!f.model.empty()) {
+    QUARRY_ASSIGN_OR_RETURN(m.embedder, embed::OpenLocalEmbedder(f.model, options));
+  }
+  if (!f.reranker.empty()) {
+    QUARRY_ASSIGN_OR_RETURN(m.reranker, embed::OpenLocalReranker(f.reranker, options));
+  }
+  return m;
+}
+
+Result<VectorQuantization> ParseQuantization(const std::string& name) {
+  if (name == "none" || name == "float32") return VectorQuantization::kNone;
+  if (name == "int8") return VectorQuantization::kInt8;
+  if (name == "binary") return VectorQuantization::kBinary;
+  return Status::InvalidArgument("unknown quantization '" + name + "' (none, int8, binary)");
+}
+
+// Checks the collection and the model agree: a model needs the collection's
+// dense vector, and a collection with one needs the model for new chunks.
+Status CheckModelFits(const CollectionInfo& info, const ModelFlags& f, const embed::Embedder* e) {
+  const DenseVectorInfo* field = nullptr;
+  for (const auto& d : info.dense_vectors) {
+    if (d.config.name == f.vector) field = &d;
+  }
+  if (e == nullptr) {
+    if (!info.dense_vectors.empty()) {
+      return Status::InvalidArgument("collection '" + info.name + "' holds dense vector '" +
+                                     info.dense_vectors[0].config.name +
+                                     "': pass the model that fills it with --model DIR");
+    }
+    return Status::OK();
+  }
+  if (field == nullptr) {
+    return Status::InvalidArgument(
+        "collection '" + info.name + "' has no dense vector '" + f.vector +
+        "' (it was created without a model); ingest into a new collection with --model");
+  }
+  if (field->config.dim != e->dim()) {
+    return Status::InvalidArgument("model '" + e->model_id() + "' makes " +
+                                   std::to_string(e->dim()) + "-d vectors, but vector '" +
+                                   f.vector + "' holds " + std::to_string(field->config.dim));
+  }
+  return Status::OK();
+}
+
+Result<search::TextSearchOptions> SearchOptionsFrom(const ModelFlags& f, bool have_model) {
+  search::TextSearchOptions o;
+  QUARRY_ASSIGN_OR_RETURN(o.mode, search::ParseMode(f.mode.empty() ? (have_model ? "hybrid" : "sparse")
+                                                                    : f.mode));
+  QUARRY_ASSIGN_OR_RETURN(o.rerank, search::ParseRerankMode(f.rerank));
+  if (f.fusion == "rrf") {
+    o.fusion = search::FusionMethod::kRrf;
+  } else if (f.fusion == "dbsf") {
+    o.fusion = search::FusionMethod::kDbsf;
+  } else {
+    return Status::InvalidArgument("unknown fusion '" + f.fusion + "' (rrf, dbsf)");
+  }
+  o.rrf_k = f.rrf_k;
+  o.vector_name = f.vector;
+  size_t start = 0;
+  while (start < f.weights.size()) {
+    size_t end = f.weights.find(',', start);
+    if (end == std::string::npos) end = f.weights.size();
+    const std::string w = f.weights.substr(start, end - start);
+    char* stop = nullptr;
+    const float v = std::strtof(w.c_str(), &stop);
+    if (w.empty() || *stop != '\0' || !std::isfinite(v) || v < 0) {
+      return Status::InvalidArgument("--weights: '" + w + "' is not a non-negative number");
+    }
+    o.weights.push_back(v);
+    start = end + 1;
+  }
+  return o;
+}
+
+void AddModelOptions(CLI::App* cmd, ModelFlags* f, bool searching) {
+  cmd->add_option("--model", f->model, "embedding model folder (Hugging Face layout)");
+  cmd->add_option("--precision", f->precision, "model precision: fp32, int8 or bf16")
+      ->capture_default_str();
+  cmd->add_option("--vector", f->vector, "name of the collection's dense vector")
+      ->capture_default_str();
+  if (!searching) {
+    cmd->add_option("--quantization", f->quantization,
+                    "codes of a new dense vector: none (float32), int8, binary")
+        ->capture_default_str();
+    return;
+  }
+  cmd->add_option("--reranker", f->reranker, "cross-encoder model folder");
+  cmd->add_option("--mode", f->mode, "hybrid, dense or sparse (default: hybrid with --model)");
+  cmd->add_option("--rerank", f->rerank, "off, on or auto")->capture_default_str();
+  cmd->add_option("--fusion", f->fusion, "rrf or dbsf")->capture_default_str();
+  cmd->add_option("--rrf-k", f->rrf_k, "RRF k (Qdrant's default 2)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--weights", f->weights, "fusion weights, dense first, e.g. 0.7,0.3");
 }
 
 // Readers (search, info) fall back to a read-only view while another process
@@ -131,11 +253,33 @@ void PrintProgress(const IngestProgress& p, bool tty, bool final) {
 }
 
 int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
-              const CollectionOptions& create_options, const IngestOptions& ingest_options) {
+              CollectionOptions create_options, IngestOptions ingest_options,
+              const ModelFlags& model_flags) {
+  auto models = LoadModels(model_flags);
+  if (!models.ok()) return Fail(models.status());
+  if (models->embedder != nullptr) {
+    auto quantization = ParseQuantization(model_flags.quantization);
+    if (!quantization.ok()) return Fail(quantization.status());
+    DenseVectorConfig dense;
+    dense.name = model_flags.vector;
+    dense.dim = models->embedder->dim();
+    dense.quantization = *quantization;
+    create_options.dense_vectors = {dense};
+  }
   auto engine = OpenEngine(flags);
   if (!engine.ok()) return Fail(engine.status());
   auto collection = (*engine)->GetOrCreateCollection(flags.collection, create_options);
   if (!collection.ok()) return Fail(collection.status());
+  if (Status fits = CheckModelFits((*collection)->Info(), model_flags, models->embedder.get());
+      !fits.ok()) {
+    return Fail(fits);
+  }
+  search::EmbedderChunkAdapter adapter(models->embedder.get());
+  if (models->embedder != nullptr) {
+    ingest_options.embedder = &adapter;
+  } else if (!flags.json) {
+    std::cerr << "BM25 only (no embedding model): add --model DIR for dense and hybrid search\n";
+  }
   bool tty = ::isatty(STDERR_FILENO);
   auto last_print = std::chrono::steady_clock::now() - std::chrono::hours(1);
   auto on_progress = [&](const IngestProgress& progress) {
@@ -205,17 +349,29 @@ int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
   return 0;
 }
 
-int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, size_t offset) {
+int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, size_t offset,
+              const ModelFlags& model_flags) {
+  auto models = LoadModels(model_flags);
+  if (!models.ok()) return Fail(models.status());
+  auto options = SearchOptionsFrom(model_flags, models->embedder != nullptr);
+  if (!options.ok()) return Fail(options.status());
+  options->text = query;
+  options->limit = limit;
+  options->offset = offset;
   auto engine = OpenEngine(flags, /*reader=*/true);
   if (!engine.ok()) return Fail(engine.status());
   auto collection = (*engine)->GetCollection(flags.collection);
   if (!collection.ok()) return Fail(collection.status());
-  SearchRequest request;
-  request.text = query;
-  request.limit = limit;
-  request.offset = offset;
-  auto response = (*collection)->Search(request);
-  if (!response.ok()) return Fail(response.status());
+  if (models->embedder != nullptr) {
+    if (Status fits = CheckModelFits((*collection)->Info(), model_flags, models->embedder.get());
+        !fits.ok()) {
+      return Fail(fits);
+    }
+  }
+  auto result = search::SearchText(**collection, models->embedder.get(), models->reranker.get(),
+                                   *options);
+  if (!result.ok()) return Fail(result.status());
+  const SearchResponse* response = &result->response;
   if (flags.json) {
     nlohmann::json hits = nlohmann::json::array();
     for (const auto& hit : response->hits) {
@@ -232,8 +388,18 @@ int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, 
     }
     nlohmann::json out = {{"collection", flags.collection},
                           {"query", query},
+                          {"mode", model_flags.mode.empty()
+                                       ? (models->embedder != nullptr ? "hybrid" : "sparse")
+                                       : model_flags.mode},
+                          {"reranked", result->reranked},
+                          {"rerank_skipped", result->rerank_skipped},
                           {"terms", response->query_terms},
                           {"took_ms", response->took_ms},
+                          {"stages_ms", {{"embed", result->embed_ms},
+                                         {"dense", result->dense_ms},
+                                         {"sparse", result->sparse_ms},
+                                         {"fuse", result->fuse_ms},
+                                         {"rerank", result->rerank_ms}}},
                           {"hits", hits}};
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
@@ -256,6 +422,21 @@ int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, 
   char took[32];
   std::snprintf(took, sizeof(took), "%.2f", response->took_ms);
   std::cout << response->hits.size() << " results in " << took << " ms\n";
+  return 0;
+}
+
+int RunEmbed(const ModelFlags& model_flags, const std::vector<std::string>& texts, bool as_query) {
+  auto models = LoadModels(model_flags);
+  if (!models.ok()) return Fail(models.status());
+  std::vector<std::string_view> views(texts.begin(), texts.end());
+  std::vector<std::vector<float>> vectors;
+  Status st = models->embedder->Embed(
+      views, as_query ? embed::TextKind::kQuery : embed::TextKind::kDocument, &vectors);
+  if (!st.ok()) return Fail(st);
+  nlohmann::json out = {{"model", models->embedder->model_id()},
+                        {"dim", models->embedder->dim()},
+                        {"embeddings", vectors}};
+  std::cout << out.dump() << "\n";
   return 0;
 }
 
@@ -374,13 +555,28 @@ int RunDelete(const GlobalFlags& flags, const std::vector<std::string>& doc_ids,
 }
 
 int RunEval(GlobalFlags flags, const std::string& beir_dir, bool collection_given, bool reindex,
-            const CollectionOptions& create_options) {
+            CollectionOptions create_options, const ModelFlags& model_flags) {
   auto set = eval::LoadBeir(beir_dir);
   if (!set.ok()) return Fail(set.status());
+  auto models = LoadModels(model_flags);
+  if (!models.ok()) return Fail(models.status());
+  auto search_options = SearchOptionsFrom(model_flags, models->embedder != nullptr);
+  if (!search_options.ok()) return Fail(search_options.status());
   if (!collection_given) {
     std::string base = std::filesystem::path(beir_dir).lexically_normal().filename().string();
     if (base.empty()) base = std::filesystem::path(beir_dir).lexically_normal().parent_path().filename().string();
     flags.collection = "beir-" + base;
+    // Each model gets its own collection: vectors of one model mean nothing to another.
+    if (models->embedder != nullptr) flags.collection += "-" + models->embedder->model_id();
+  }
+  if (models->embedder != nullptr) {
+    auto quantization = ParseQuantization(model_flags.quantization);
+    if (!quantization.ok()) return Fail(quantization.status());
+    DenseVectorConfig dense;
+    dense.name = model_flags.vector;
+    dense.dim = models->embedder->dim();
+    dense.quantization = *quantization;
+    create_options.dense_vectors = {dense};
   }
   auto engine = OpenEngine(flags);
   if (!engine.ok()) return Fail(engine.status());
@@ -394,17 +590,42 @@ int RunEval(GlobalFlags flags, const std::string& beir_dir, bool collection_give
   double index_s = 0;
   if ((*collection)->Info().documents == 0) {
     if (!flags.json) std::cerr << "indexing " << set->corpus.string() << " into '" << flags.collection << "'\n";
-    Status status = IngestPaths(*collection, {set->corpus}, IngestOptions{}, nullptr, &progress);
+    search::EmbedderChunkAdapter adapter(models->embedder.get());
+    IngestOptions ingest_options;
+    if (models->embedder != nullptr) ingest_options.embedder = &adapter;
+    Status status = IngestPaths(*collection, {set->corpus}, ingest_options, nullptr, &progress);
     if (!status.ok()) return Fail(status);
     index_s = progress.elapsed_s;
   }
-  auto metrics = eval::Evaluate(**collection, *set);
+  if (Status fits = CheckModelFits((*collection)->Info(), model_flags, models->embedder.get());
+      !fits.ok() && models->embedder != nullptr) {
+    return Fail(fits);
+  }
+  uint64_t reranked = 0, rerank_skipped = 0;
+  auto metrics = eval::Evaluate(*set, [&](const std::string& text) -> Result<SearchResponse> {
+    search::TextSearchOptions o = *search_options;
+    o.text = text;
+    o.limit = 300;  // chunks; enough to fill 100 distinct documents
+    QUARRY_ASSIGN_OR_RETURN(search::TextSearchResult r,
+                            search::SearchText(**collection, models->embedder.get(),
+                                               models->reranker.get(), o));
+    reranked += r.reranked;
+    rerank_skipped += r.rerank_skipped;
+    return std::move(r.response);
+  });
   if (!metrics.ok()) return Fail(metrics.status());
   auto info = (*collection)->Info();
   if (flags.json) {
     nlohmann::json out = {{"dataset", beir_dir},
                           {"collection", flags.collection},
-                          {"mode", "sparse"},
+                          {"mode", model_flags.mode.empty()
+                                       ? (models->embedder != nullptr ? "hybrid" : "sparse")
+                                       : model_flags.mode},
+                          {"model", models->embedder ? models->embedder->model_id() : ""},
+                          {"reranker", models->reranker ? models->reranker->model_id() : ""},
+                          {"rerank", model_flags.rerank},
+                          {"queries_reranked", reranked},
+                          {"queries_rerank_skipped", rerank_skipped},
                           {"queries", metrics->queries},
                           {"documents", info.documents},
                           {"chunks", info.chunks},
@@ -472,6 +693,8 @@ int Main(int argc, char** argv) {
                      "progress line interval (default 100 ms on a terminal, 2000 otherwise)")
       ->check(CLI::Range(0, 3600000));
   AddCollectionOptions(ingest, &create_options);
+  ModelFlags model_flags;
+  AddModelOptions(ingest, &model_flags, /*searching=*/false);
 
   std::string query;
   size_t limit = 10;
@@ -481,6 +704,16 @@ int Main(int argc, char** argv) {
   search->add_option("query", query, "query text")->required();
   search->add_option("--limit,-n", limit, "number of results")->check(CLI::Range(1, 10000));
   search->add_option("--offset", offset, "skip this many results")->check(CLI::Range(0, 100000));
+  AddModelOptions(search, &model_flags, /*searching=*/true);
+
+  std::vector<std::string> embed_texts;
+  bool embed_query = false;
+  auto* embed_cmd = app.add_subcommand("embed", "embed texts with a model; prints JSON vectors");
+  embed_cmd->add_option("texts", embed_texts, "texts to embed")->required();
+  embed_cmd->add_option("--model", model_flags.model, "embedding model folder")->required();
+  embed_cmd->add_option("--precision", model_flags.precision, "fp32, int8 or bf16")
+      ->capture_default_str();
+  embed_cmd->add_flag("--query", embed_query, "embed as queries (query prefix), not documents");
 
   auto* info = app.add_subcommand("info", "collections, counts, disk and memory");
   add_common(info, true);
@@ -500,6 +733,41 @@ int Main(int argc, char** argv) {
       ->required();
   eval_cmd->add_flag("--reindex", reindex, "drop and rebuild the evaluation collection");
   AddCollectionOptions(eval_cmd, &create_options);
+  AddModelOptions(eval_cmd, &model_flags, /*searching=*/true);
+  eval_cmd->add_option("--quantization", model_flags.quantization,
+                       "codes of the dense vector: none (float32), int8, binary")
+      ->capture_default_str();
+
+  server::ServeConfig serve_config;
+  auto* serve = app.add_subcommand("serve", "HTTP server: Qdrant-style collections, documents, embeddings, rerank");
+  serve->add_option("--data", serve_config.data_dir, "data directory")->capture_default_str();
+  serve->add_option("--map-size-mb", serve_config.map_size_mb, "LMDB map size per collection, MiB")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  serve->add_option("--host", serve_config.host, "address to bind (loopback unless told otherwise)")
+      ->capture_default_str();
+  serve->add_option("--port", serve_config.port, "port (0: any free port)")->capture_default_str();
+  serve->add_option("--model", serve_config.models,
+                    "model folder (repeatable); *ForSequenceClassification folders are rerankers; "
+                    "the first embedding model is the default");
+  serve->add_option("--reranker", serve_config.rerankers, "cross-encoder model folder (repeatable)");
+  serve->add_option("--dimensions-model", serve_config.dimension_models,
+                    "model id whose embeddings may be truncated with `dimensions` (repeatable)");
+  serve->add_option("--precision", serve_config.precision, "model precision: fp32, int8 or bf16")
+      ->capture_default_str();
+  serve->add_option("--api-key", serve_config.api_key, "read-write API key");
+  serve->add_option("--read-only-api-key", serve_config.read_only_api_key, "read-only API key");
+  serve->add_option("--workers", serve_config.workers, "worker threads (0: one per core)")
+      ->check(CLI::Range(0, 1024));
+  serve->add_option("--queue", serve_config.queue, "requests waiting for a worker before 503")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve->add_option("--max-body-mb", serve_config.max_body_mb, "largest request body, MiB")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--request-timeout", serve_config.request_timeout_s,
+                    "seconds a request may wait and run before a 503")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -521,13 +789,16 @@ int Main(int argc, char** argv) {
       if (!ext.empty()) ingest_options.extensions.push_back(ext);
       start = end + 1;
     }
-    return RunIngest(flags, ingest_paths, create_options, ingest_options);
+    return RunIngest(flags, ingest_paths, create_options, ingest_options, model_flags);
   }
-  if (*search) return RunSearch(flags, query, limit, offset);
+  if (*serve) return server::Serve(serve_config);
+  if (*search) return RunSearch(flags, query, limit, offset, model_flags);
+  if (*embed_cmd) return RunEmbed(model_flags, embed_texts, embed_query);
   if (*info) return RunInfo(flags, info->count("--collection") > 0);
   if (*del) return RunDelete(flags, delete_ids, delete_source);
   if (*eval_cmd) {
-    return RunEval(flags, beir_dir, eval_cmd->count("--collection") > 0, reindex, create_options);
+    return RunEval(flags, beir_dir, eval_cmd->count("--collection") > 0, reindex, create_options,
+                   model_flags);
   }
   return 2;
 }
