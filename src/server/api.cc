@@ -11,6 +11,7 @@
 #include <ctime>
 #include <random>
 
+#include "search/hybrid.h"
 #include "text/loader.h"
 
 namespace quarry::server {
@@ -829,28 +830,43 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
   if (!body.ok()) return ErrorResponse(ErrorStyle::kQdrant, 400, body.status().message());
   auto decoded = DecodeSearchBody(*body);
   if (!decoded.ok()) return ErrorResponse(ErrorStyle::kQdrant, 400, decoded.status().message());
-  SearchRequest request;
-  request.text = decoded->query;
-  request.limit = decoded->limit;
-  request.offset = decoded->offset;
-  request.with_text = decoded->with_text;
-  request.hnsw_ef = decoded->hnsw_ef;
-  request.exact = decoded->exact;
+  search::TextSearchOptions options;
+  options.text = decoded->query;
+  options.limit = decoded->limit;
+  options.offset = decoded->offset;
+  options.with_text = decoded->with_text;
+  options.hnsw_ef = decoded->hnsw_ef;
+  options.exact = decoded->exact;
+  options.rerank_top = decoded->rerank_top;
+  options.rrf_k = decoded->rrf_k;
+  options.weights = decoded->weights;
+  options.fusion = decoded->fusion == "dbsf" ? search::FusionMethod::kDbsf
+                                             : search::FusionMethod::kRrf;
+  options.mode = *search::ParseMode(decoded->mode.empty()
+                                        ? (decoded->using_vector.empty() ? "sparse" : "dense")
+                                        : decoded->mode);
+  options.rerank = *search::ParseRerankMode(decoded->rerank);
   std::shared_lock lock(collections_mu_);
   auto collection = OpenCollection(ctx.params[0]);
   if (!collection.ok()) {
     return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(collection.status()),
                          collection.status().message(), SecondsSince(start));
   }
-  if (!decoded->using_vector.empty()) {
+  embed::Embedder* embedder = nullptr;
+  if (options.mode != search::Mode::kSparse) {
+    const auto& fields = (*collection)->options().dense_vectors;
+    std::string name = decoded->using_vector;
+    if (name.empty() && fields.size() == 1) name = fields[0].name;
     const DenseVectorConfig* config = nullptr;
-    for (const auto& field : (*collection)->options().dense_vectors) {
-      if (field.name == decoded->using_vector) config = &field;
+    for (const auto& field : fields) {
+      if (field.name == name) config = &field;
     }
     if (config == nullptr) {
       return ErrorResponse(ErrorStyle::kQdrant, 400,
-                           "collection '" + ctx.params[0] + "' has no vector '" +
-                               decoded->using_vector + "'");
+                           name.empty() ? "collection '" + ctx.params[0] +
+                                              "' has no single dense vector: name one in \"using\""
+                                        : "collection '" + ctx.params[0] + "' has no vector '" +
+                                              name + "'");
     }
     const EmbeddingModel* model =
         models_ == nullptr ? nullptr : models_->EmbedderForVector(config->name);
@@ -865,20 +881,23 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
                                " dimensions but model '" + model->embedder->model_id() +
                                "' makes " + std::to_string(model->embedder->dim()));
     }
-    std::vector<std::string_view> texts = {decoded->query};
-    std::vector<std::vector<float>> vectors;
-    Status embedded = model->embedder->Embed(texts, embed::TextKind::kQuery, &vectors);
-    if (!embedded.ok() || vectors.size() != 1) {
-      return ErrorResponse(ErrorStyle::kQdrant, embedded.ok() ? 500 : EngineHttpStatus(embedded),
-                           "embedding the query failed: " + embedded.message());
+    embedder = model->embedder.get();
+    options.vector_name = config->name;
+  }
+  embed::Reranker* reranker = nullptr;
+  if (options.rerank != search::RerankMode::kOff) {
+    if (models_ == nullptr || models_->rerankers().empty()) {
+      return ErrorResponse(ErrorStyle::kQdrant, 400,
+                           "rerank needs a cross-encoder: start the server with --reranker DIR");
     }
-    request.vector = VectorQuery{config->name, std::move(vectors[0])};
+    reranker = models_->rerankers()[0].reranker.get();
   }
-  auto response = (*collection)->Search(request);
-  if (!response.ok()) {
-    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(response.status()),
-                         response.status().message(), SecondsSince(start));
+  auto result = search::SearchText(**collection, embedder, reranker, options);
+  if (!result.ok()) {
+    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(result.status()),
+                         result.status().message(), SecondsSince(start));
   }
+  const SearchResponse* response = &result->response;
   json hits = json::array();
   for (const SearchHit& hit : response->hits) {
     json item = {{"id", hit.point_id}, {"score", ShortFloat(hit.score)}};
@@ -894,7 +913,15 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
     }
     hits.push_back(std::move(item));
   }
-  return Ok({{"hits", hits}, {"query_terms", response->query_terms}, {"took_ms", response->took_ms}},
+  return Ok({{"hits", hits},
+             {"query_terms", response->query_terms},
+             {"took_ms", response->took_ms},
+             {"reranked", result->reranked},
+             {"stages_ms", {{"embed", result->embed_ms},
+                            {"dense", result->dense_ms},
+                            {"sparse", result->sparse_ms},
+                            {"fuse", result->fuse_ms},
+                            {"rerank", result->rerank_ms}}}},
             start);
 }
 

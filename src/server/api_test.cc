@@ -369,6 +369,31 @@ TEST_F(ApiTest, DenseVectorsEmbedOnUpsert) {
   EXPECT_EQ(hits[0]["doc_id"], "b");
   EXPECT_NEAR(hits[0]["score"].get<double>(), 1.0, 1e-4);
 
+  // Hybrid (the default vector found by itself), DBSF, and reranking by the
+  // stub cross-encoder.
+  auto hybrid = Call("POST", "/collections/dense/search",
+                     R"({"query": "delta epsilon", "mode": "hybrid", "limit": 2,
+                         "fusion": {"rrf": {"k": 60, "weights": [1.0, 0.5]}}})");
+  ASSERT_EQ(hybrid.status, 200) << hybrid.body;
+  EXPECT_EQ(hybrid.Json()["result"]["hits"][0]["doc_id"], "b");
+  EXPECT_FALSE(hybrid.Json()["result"]["reranked"].get<bool>());
+  auto dbsf = Call("POST", "/collections/dense/search",
+                   R"({"query": "delta", "mode": "hybrid", "fusion": "dbsf"})");
+  ASSERT_EQ(dbsf.status, 200) << dbsf.body;
+  auto reranked = Call("POST", "/collections/dense/search",
+                       R"({"query": "delta epsilon", "mode": "hybrid", "rerank": "on"})");
+  ASSERT_EQ(reranked.status, 200) << reranked.body;
+  EXPECT_TRUE(reranked.Json()["result"]["reranked"].get<bool>());
+  ExpectQdrantError(Call("POST", "/collections/dense/search", R"({"query": "x", "mode": "semantic"})"),
+                    400, "mode");
+  ExpectQdrantError(Call("POST", "/collections/dense/search", R"({"query": "x", "rerank": "yes"})"),
+                    400, "rerank");
+  ExpectQdrantError(Call("POST", "/collections/dense/search",
+                         R"({"query": "x", "mode": "hybrid", "fusion": {"rrf": {"weights": [1]}}})"),
+                    400, "weights");
+  ExpectQdrantError(Call("POST", "/collections/dense/search", R"({"query": "x", "fusion": "max"})"),
+                    400, "fusion");
+
   // A vector whose name is a model id uses that model.
   ASSERT_EQ(Call("PUT", "/collections/named", R"({"vectors": {"mrl": {"size": 16, "distance": "Dot"}}})").status,
             200);

@@ -474,7 +474,8 @@ Result<DocumentsRequest> DecodeDocumentsRequest(const nlohmann::json& body,
 
 Result<SearchBody> DecodeSearchBody(const nlohmann::json& body) {
   QUARRY_RETURN_IF_ERROR(
-      OnlyKeys(body, {"query", "limit", "offset", "with_text", "using", "params"}, ""));
+      OnlyKeys(body, {"query", "limit", "offset", "with_text", "using", "params", "mode", "rerank",
+                      "rerank_top", "fusion"}, ""));
   SearchBody search;
   QUARRY_RETURN_IF_ERROR(GetString(body, "query", &search.query, true));
   std::optional<int64_t> limit;
@@ -485,6 +486,47 @@ Result<SearchBody> DecodeSearchBody(const nlohmann::json& body) {
   if (offset) search.offset = static_cast<size_t>(*offset);
   QUARRY_RETURN_IF_ERROR(GetBool(body, "with_text", &search.with_text));
   QUARRY_RETURN_IF_ERROR(GetString(body, "using", &search.using_vector, false));
+  QUARRY_RETURN_IF_ERROR(GetString(body, "mode", &search.mode, false));
+  if (!search.mode.empty() && search.mode != "hybrid" && search.mode != "dense" &&
+      search.mode != "sparse") {
+    return Status::InvalidArgument("mode: expected \"hybrid\", \"dense\" or \"sparse\"");
+  }
+  QUARRY_RETURN_IF_ERROR(GetString(body, "rerank", &search.rerank, false));
+  if (search.rerank != "off" && search.rerank != "on" && search.rerank != "auto") {
+    return Status::InvalidArgument("rerank: expected \"off\", \"on\" or \"auto\"");
+  }
+  std::optional<int64_t> rerank_top;
+  QUARRY_RETURN_IF_ERROR(GetOptionalInt(body, "rerank_top", 1, 1000, &rerank_top));
+  if (rerank_top) search.rerank_top = static_cast<size_t>(*rerank_top);
+  // "fusion": "rrf" | "dbsf" | {"rrf": {"k": 60, "weights": [0.7, 0.3]}}
+  if (auto fusion = body.find("fusion"); fusion != body.end() && !fusion->is_null()) {
+    if (fusion->is_string()) {
+      search.fusion = fusion->get<std::string>();
+      if (search.fusion != "rrf" && search.fusion != "dbsf") {
+        return Status::InvalidArgument("fusion: expected \"rrf\" or \"dbsf\"");
+      }
+    } else if (fusion->is_object() && fusion->contains("rrf") && fusion->size() == 1) {
+      const json& rrf = (*fusion)["rrf"];
+      if (!rrf.is_object()) return WrongType("fusion.rrf", "an object", rrf);
+      QUARRY_RETURN_IF_ERROR(OnlyKeys(rrf, {"k", "weights"}, "fusion.rrf"));
+      std::optional<int64_t> k;
+      QUARRY_RETURN_IF_ERROR(GetOptionalInt(rrf, "k", 1, 100000, &k, "fusion.rrf"));
+      if (k) search.rrf_k = static_cast<int>(*k);
+      if (auto w = rrf.find("weights"); w != rrf.end() && !w->is_null()) {
+        if (!w->is_array() || w->size() > 16) {
+          return WrongType("fusion.rrf.weights", "an array of up to 16 numbers", *w);
+        }
+        for (const json& v : *w) {
+          if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+            return WrongType("fusion.rrf.weights", "non-negative numbers", v);
+          }
+          search.weights.push_back(v.get<float>());
+        }
+      }
+    } else {
+      return WrongType("fusion", "\"rrf\", \"dbsf\" or {\"rrf\": {...}}", *fusion);
+    }
+  }
   if (auto params = body.find("params"); params != body.end() && !params->is_null()) {
     if (!params->is_object()) return WrongType("params", "an object", *params);
     QUARRY_RETURN_IF_ERROR(OnlyKeys(*params, {"hnsw_ef", "exact"}, "params"));

@@ -102,9 +102,17 @@ struct SearchBody {
   size_t limit = 10;
   size_t offset = 0;
   bool with_text = true;
-  std::string using_vector;  // empty: BM25; else embed the query for this named vector
+  std::string using_vector;  // the named vector for dense / hybrid modes
   size_t hnsw_ef = 0;
   bool exact = false;
+  // Query pipeline (src/search/hybrid.h). mode empty: "dense" when `using` is
+  // given, else "sparse".
+  std::string mode;             // hybrid | dense | sparse
+  std::string rerank = "off";   // off | on | auto
+  size_t rerank_top = 20;
+  std::string fusion = "rrf";   // rrf | dbsf
+  int rrf_k = 2;
+  std::vector<float> weights;   // dense first
 };
 Result<SearchBody> DecodeSearchBody(const nlohmann::json& body);
 
