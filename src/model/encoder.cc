@@ -232,7 +232,7 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
   x_.resize(total * H);
   qkv_.resize(total * 3 * H);
   ctx_.resize(total * H);
-  ffn_.resize(total * I);
+  if (options_.precision != Precision::kInt8) ffn_.resize(total * I);
 
   auto t_last = std::chrono::steady_clock::now();
   auto lap = [&](int stage) {
@@ -291,7 +291,8 @@ Status Encoder::Run(std::span<const EncoderInput> batch, float* out) {
     lap(3);
     // f = act(x Wi + bi); x = LN2(x + f Wo2 + b2)
     RowPost quant_f{nullptr, nullptr, 0.0f, int8 ? &qf_ : nullptr};
-    L.ffn_in->Forward(x_.data(), rows, ffn_.data(), &scratch_, int8 ? &quant_f : nullptr, qx);
+    L.ffn_in->Forward(x_.data(), rows, int8 ? nullptr : ffn_.data(), &scratch_,
+                      int8 ? &quant_f : nullptr, qx);
     lap(5);
     RowPost ln2{L.ln2_g.data(), L.ln2_b.data(), c.layer_norm_eps, last ? nullptr : qx};
     L.ffn_out->Forward(ffn_.data(), rows, x_.data(), &scratch_, &ln2, int8 ? &qf_ : nullptr);

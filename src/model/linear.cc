@@ -256,12 +256,18 @@ void Linear::Forward(const float* x, size_t rows, float* y, LinearScratch* scrat
   im.prim.execute(im.stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, im.weights}, {DNNL_ARG_DST, dst}});
   im.stream.wait();
   const int32_t* acc = scratch->acc.data();
-#pragma omp parallel for schedule(static)
-  for (size_t r = 0; r < rows; ++r) {
-    kernels::Int8Epilogue(acc + r * out_sz, 1, out_sz, rs + r, rz + r, im.col_scale.data(),
-                          im.col_sum.data(), im.bias_f32.data(), im.act, im.accumulate,
-                          y + r * out_sz);
-    if (post != nullptr) ApplyRowPost(*post, y + r * out_sz, r, out_sz);
+  // With y == null only the quantized rows are wanted (the next int8 layer's
+  // input): each row lives in a small per-thread buffer, never in memory.
+#pragma omp parallel
+  {
+    std::vector<float> row_buf(y == nullptr ? out_sz : 0);
+#pragma omp for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      float* row = y == nullptr ? row_buf.data() : y + r * out_sz;
+      kernels::Int8Epilogue(acc + r * out_sz, 1, out_sz, rs + r, rz + r, im.col_scale.data(),
+                            im.col_sum.data(), im.bias_f32.data(), im.act, im.accumulate, row);
+      if (post != nullptr) ApplyRowPost(*post, row, r, out_sz);
+    }
   }
 }
 

@@ -82,7 +82,8 @@ class Linear {
                                                 bool accumulate);
 
   // y[rows, out] = (or +=) act(x[rows, in] W^T + b), then `post` per row.
-  // int8 layers take `pre` (x already quantized) when given and ignore x.
+  // int8 layers take `pre` (x already quantized) when given and ignore x, and
+  // accept y == null when `post` quantizes the rows (only those are kept).
   void Forward(const float* x, size_t rows, float* y, LinearScratch* scratch,
                const RowPost* post = nullptr, const QuantizedRows* pre = nullptr) const;
 
