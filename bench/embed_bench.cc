@@ -127,6 +127,30 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) double PeakInt8(int threa
   return 2.0 * 64 * 12 * iters * threads / sec;
 }
 
+__attribute__((target("avx512f,avx512bf16"))) double PeakBf16(int threads) {
+  const long iters = 20'000'000;
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+  {
+    __m512 a[12];
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(static_cast<float>(i));
+    const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));  // 1.0
+    const __m512bh y = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3380));  // tiny
+    for (long it = 0; it < iters; ++it) {
+      for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbf16_ps(a[i], x, y);
+    }
+    alignas(64) float lanes[16];
+    float sink = 0;
+    for (int i = 0; i < 12; ++i) {
+      _mm512_store_ps(lanes, a[i]);
+      sink += lanes[0];
+    }
+    if (sink == 12345.0f) std::puts("");
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 2.0 * 32 * 12 * iters * threads / s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -295,6 +319,7 @@ int main(int argc, char** argv) {
     const double p32 = PeakFp32(a.threads), p8 = PeakInt8(a.threads);
     j["peak_fp32_gflops"] = p32 / 1e9;
     j["peak_int8_gops"] = p8 / 1e9;
+    if (__builtin_cpu_supports("avx512bf16")) j["peak_bf16_gflops"] = PeakBf16(a.threads) / 1e9;
   }
   std::cout << j.dump() << std::endl;
   return 0;

@@ -28,7 +28,7 @@ if [ $quick = 1 ]; then
   n=300; repeat=1; out="$root/bench/results/embed-quick.json"
 else
   models=(bge-small minilm-l6 bge-base ms-marco-minilm-l6)
-  n=1000; repeat=3; out="$root/bench/results/embed.json"
+  n=1000; repeat=2; out="$root/bench/results/embed.json"
 fi
 threads=2
 mkdir -p "$cache" "$root/bench/results"
@@ -82,12 +82,15 @@ jq -s --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ 
   | (map(select(.engine == "quarry" and .precision == "fp32"))
      | map({key: (.model + "/" + .workload), value: .macs}) | from_entries) as $macs
   | map(. + {gflops: (if .gflops then .gflops else 2 * $macs[.model + "/" + .workload] / .seconds / 1e9 end)})
-  | map(. + {peak_share: (.gflops / (if .precision == "int8" then $peak.peak_int8_gops else $peak.peak_fp32_gflops end))})
+  | map(. + {peak_share: (.gflops / (if .precision == "int8" then $peak.peak_int8_gops
+                                     elif .precision == "bf16" then ($peak.peak_bf16_gflops // (2 * $peak.peak_fp32_gflops))
+                                     else $peak.peak_fp32_gflops end))})
   | . as $rows
   | {
       benchmark: "embed",
       machine: {cpu: $cpu, threads: $threads, date: $date,
-                peak_fp32_gflops: $peak.peak_fp32_gflops, peak_int8_gops: $peak.peak_int8_gops},
+                peak_fp32_gflops: $peak.peak_fp32_gflops, peak_int8_gops: $peak.peak_int8_gops,
+                peak_bf16_gflops: $peak.peak_bf16_gflops},
       note: "random weights with the real models shapes; same token ids for every engine; ms_per_item from the median pass",
       results: $rows,
       speedups: [ $rows | group_by(.model + "/" + .workload)[]
