@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -79,59 +80,57 @@ std::vector<std::string> CorpusChunks(const std::string& dir) {
   return chunks;
 }
 
-// Peak FLOP/s of this machine on `threads` threads: independent FMA chains
-// (fp32) and VNNI dot products (int8 ops, 2 per multiply-add).
-__attribute__((target("avx512f"))) double PeakFp32(int threads) {
+// Peak FLOP/s of this machine on `threads` threads: 12 independent chains of
+// one instruction (FMA, VNNI dot product, bf16 dot product) per thread, so
+// throughput, not latency, bounds them. `ops` counts the flops (or int8 ops)
+// of one instruction.
+template <typename Body>
+double Peak(int threads, double ops, Body body) {
   const long iters = 20'000'000;
   const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads)
-  {
+  body(iters);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return ops * 12 * static_cast<double>(iters) * threads / s;
+}
+
+template <typename V>
+void Consume(const V* regs) {  // keeps the chains alive
+  alignas(64) float lanes[16];
+  float sink = 0;
+  for (int i = 0; i < 12; ++i) {
+    std::memcpy(lanes, &regs[i], 64);
+    sink += lanes[0];
+  }
+  if (sink == 12345.0f) std::puts("");
+}
+
+__attribute__((target("avx512f"))) double PeakFp32(int threads) {
+  return Peak(threads, 2.0 * 16, [](long iters) __attribute__((target("avx512f"))) {
     __m512 a[12];
     for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + i * 1e-3f);
     const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
     for (long it = 0; it < iters; ++it) {
       for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
     }
-    alignas(64) float lanes[16];
-    float sink = 0;
-    for (int i = 0; i < 12; ++i) {
-      _mm512_store_ps(lanes, a[i]);
-      sink += lanes[0];
-    }
-    if (sink == 12345.0f) std::puts("");
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 2.0 * 16 * 12 * iters * threads / s;
+    Consume(a);
+  });
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) double PeakInt8(int threads) {
-  const long iters = 20'000'000;
-  const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads)
-  {
+  return Peak(threads, 2.0 * 64, [](long iters) __attribute__((target("avx512f,avx512bw,avx512vnni"))) {
     __m512i a[12];
     for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_epi32(i);
     const __m512i u = _mm512_set1_epi8(1), s = _mm512_set1_epi8(-1);
     for (long it = 0; it < iters; ++it) {
       for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbusd_epi32(a[i], u, s);
     }
-    alignas(64) int lanes[16];
-    int sink = 0;
-    for (int i = 0; i < 12; ++i) {
-      _mm512_store_si512(lanes, a[i]);
-      sink += lanes[0];
-    }
-    if (sink == 12345) std::puts("");
-  }
-  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 2.0 * 64 * 12 * iters * threads / sec;
+    Consume(a);
+  });
 }
 
 __attribute__((target("avx512f,avx512bf16"))) double PeakBf16(int threads) {
-  const long iters = 20'000'000;
-  const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads)
-  {
+  return Peak(threads, 2.0 * 32, [](long iters) __attribute__((target("avx512f,avx512bf16"))) {
     __m512 a[12];
     for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(static_cast<float>(i));
     const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));  // 1.0
@@ -139,16 +138,8 @@ __attribute__((target("avx512f,avx512bf16"))) double PeakBf16(int threads) {
     for (long it = 0; it < iters; ++it) {
       for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbf16_ps(a[i], x, y);
     }
-    alignas(64) float lanes[16];
-    float sink = 0;
-    for (int i = 0; i < 12; ++i) {
-      _mm512_store_ps(lanes, a[i]);
-      sink += lanes[0];
-    }
-    if (sink == 12345.0f) std::puts("");
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 2.0 * 32 * 12 * iters * threads / s;
+    Consume(a);
+  });
 }
 
 }  // namespace

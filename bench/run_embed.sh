@@ -102,4 +102,11 @@ jq -s --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ 
            vs_pytorch_fp32: (if $pt then $pt.ms_per_item / .ms_per_item else null end)} ]
     }' "$lines" > "$out"
 echo "wrote $out" >&2
+# The GEMM choice: oneDNN (ours) against OpenBLAS sgemm on the same shapes.
+gemm="$build/src/model/quarry_gemm_bench"
+if [ $quick = 0 ] && [ -x "$gemm" ]; then
+  "$gemm" --benchmark_min_time=0.3 --benchmark_out="$root/bench/results/gemm.json" \
+    --benchmark_out_format=json >/dev/null
+  echo "wrote $root/bench/results/gemm.json" >&2
+fi
 jq -r '.speedups[] | "\(.model) \(.workload) \(.precision): \(.ms_per_item | .*1000|round/1000) ms/item, \(.vs_onnxruntime_fp32 | .*100|round/100)x ORT fp32"' "$out" >&2
