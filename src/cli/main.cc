@@ -77,6 +77,19 @@ Result<VectorQuantization> ParseQuantization(const std::string& name) {
   return Status::InvalidArgument("unknown quantization '" + name + "' (none, int8, binary)");
 }
 
+// A new collection gets one dense vector for the model's embeddings.
+Status AddDenseVector(const ModelFlags& f, const embed::Embedder* embedder,
+                      CollectionOptions* options) {
+  if (embedder == nullptr) return Status::OK();
+  QUARRY_ASSIGN_OR_RETURN(VectorQuantization quantization, ParseQuantization(f.quantization));
+  DenseVectorConfig dense;
+  dense.name = f.vector;
+  dense.dim = embedder->dim();
+  dense.quantization = quantization;
+  options->dense_vectors = {dense};
+  return Status::OK();
+}
+
 // Checks the collection and the model agree: a model needs the collection's
 // dense vector, and a collection with one needs the model for new chunks.
 Status CheckModelFits(const CollectionInfo& info, const ModelFlags& f, const embed::Embedder* e) {
@@ -257,14 +270,9 @@ int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
               const ModelFlags& model_flags) {
   auto models = LoadModels(model_flags);
   if (!models.ok()) return Fail(models.status());
-  if (models->embedder != nullptr) {
-    auto quantization = ParseQuantization(model_flags.quantization);
-    if (!quantization.ok()) return Fail(quantization.status());
-    DenseVectorConfig dense;
-    dense.name = model_flags.vector;
-    dense.dim = models->embedder->dim();
-    dense.quantization = *quantization;
-    create_options.dense_vectors = {dense};
+  if (Status dense = AddDenseVector(model_flags, models->embedder.get(), &create_options);
+      !dense.ok()) {
+    return Fail(dense);
   }
   auto engine = OpenEngine(flags);
   if (!engine.ok()) return Fail(engine.status());
@@ -569,14 +577,9 @@ int RunEval(GlobalFlags flags, const std::string& beir_dir, bool collection_give
     // Each model gets its own collection: vectors of one model mean nothing to another.
     if (models->embedder != nullptr) flags.collection += "-" + models->embedder->model_id();
   }
-  if (models->embedder != nullptr) {
-    auto quantization = ParseQuantization(model_flags.quantization);
-    if (!quantization.ok()) return Fail(quantization.status());
-    DenseVectorConfig dense;
-    dense.name = model_flags.vector;
-    dense.dim = models->embedder->dim();
-    dense.quantization = *quantization;
-    create_options.dense_vectors = {dense};
+  if (Status dense = AddDenseVector(model_flags, models->embedder.get(), &create_options);
+      !dense.ok()) {
+    return Fail(dense);
   }
   auto engine = OpenEngine(flags);
   if (!engine.ok()) return Fail(engine.status());
