@@ -361,6 +361,26 @@ TEST_F(E2eTest, EvalOnSmallBeirFolder) {
   EXPECT_NEAR(json["mrr@10"].get<double>(), 1.0, 1e-9);
   EXPECT_GE(json["p99_ms"].get<double>(), json["p50_ms"].get<double>());
   EXPECT_EQ(json["collection"], "beir-beir");
+
+  // With models: dense vectors at ingest, every mode, reranking; recall of a
+  // 3-document corpus is complete whatever the (random) model does.
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) return;
+  const auto model = dir_ / "model", ce = dir_ / "ce";
+  for (auto [out, preset] : {std::pair{model, "tiny-bert"}, std::pair{ce, "tiny-bert-ce"}}) {
+    const std::string cmd = "/usr/bin/python3 " QUARRY_SOURCE_DIR "/tools/make_tiny_model.py --out " +
+                            out.string() + " --preset " + preset + " >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  for (const char* mode : {"dense", "hybrid"}) {
+    auto run = Run({"eval", "--beir", beir.string(), "--data", data_, "--json", "--model",
+                    model.string(), "--mode", mode, "--reranker", ce.string(), "--rerank", "on"});
+    ASSERT_EQ(run.exit_code, 0) << mode << ": " << run.err;
+    auto j = run.Json();
+    EXPECT_EQ(j["mode"], mode);
+    EXPECT_EQ(j["collection"], "beir-beir-model");
+    EXPECT_EQ(j["queries_reranked"], 2);
+    EXPECT_NEAR(j["recall@100"].get<double>(), 1.0, 1e-9) << mode;
+  }
 }
 
 TEST_F(E2eTest, RealPostgresManualWhenInstalled) {
