@@ -146,6 +146,23 @@ void Normalize(std::vector<float>* vector) {
 
 float Sigmoid(float logit) { return 1.0f / (1.0f + std::exp(-logit)); }
 
+// Scores `passages` against `query` with the reranker; `order` gets their
+// indices, best first (stable for equal scores). Shared by the Cohere/Jina
+// and TEI rerank routes, which differ only in their wire shapes.
+Status RankPassages(const RerankModel& model, std::string_view query,
+                    const std::vector<std::string_view>& passages, std::vector<float>* logits,
+                    std::vector<size_t>* order) {
+  QUARRY_RETURN_IF_ERROR(model.reranker->Score(query, passages, logits));
+  if (logits->size() != passages.size()) {
+    return Status::Internal("the model returned the wrong number of scores");
+  }
+  order->resize(passages.size());
+  for (size_t idx = 0; idx < order->size(); ++idx) (*order)[idx] = idx;
+  std::stable_sort(order->begin(), order->end(),
+                   [&](size_t a, size_t b) { return (*logits)[a] > (*logits)[b]; });
+  return Status::OK();
+}
+
 bool ConstantTimeEquals(std::string_view secret, std::string_view given) {
   // Time depends on the lengths only, never on where the bytes differ.
   size_t length = std::max(secret.size(), given.size());
@@ -1076,17 +1093,11 @@ HttpResponse ApiService::OpenAiRerank(RouteContext& ctx) {
   }
   std::vector<std::string_view> passages(request->documents.begin(), request->documents.end());
   std::vector<float> logits;
-  Status status = model->reranker->Score(request->query, passages, &logits);
+  std::vector<size_t> order;
+  Status status = RankPassages(*model, request->query, passages, &logits, &order);
   if (!status.ok()) {
     return ErrorResponse(ErrorStyle::kOpenAi, EngineHttpStatus(status), status.message());
   }
-  if (logits.size() != passages.size()) {
-    return ErrorResponse(ErrorStyle::kOpenAi, 500, "the model returned the wrong number of scores");
-  }
-  std::vector<size_t> order(passages.size());
-  for (size_t idx = 0; idx < order.size(); ++idx) order[idx] = idx;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return logits[a] > logits[b]; });
   size_t keep = request->top_n ? std::min(*request->top_n, order.size()) : order.size();
   json results = json::array();
   for (size_t rank = 0; rank < keep; ++rank) {
@@ -1151,15 +1162,9 @@ HttpResponse ApiService::TeiRerank(RouteContext& ctx) {
   }
   std::vector<std::string_view> passages(request->texts.begin(), request->texts.end());
   std::vector<float> logits;
-  Status status = model->reranker->Score(request->query, passages, &logits);
+  std::vector<size_t> order;
+  Status status = RankPassages(*model, request->query, passages, &logits, &order);
   if (!status.ok()) return ErrorResponse(ErrorStyle::kTei, EngineHttpStatus(status), status.message());
-  if (logits.size() != passages.size()) {
-    return ErrorResponse(ErrorStyle::kTei, 500, "the model returned the wrong number of scores");
-  }
-  std::vector<size_t> order(passages.size());
-  for (size_t idx = 0; idx < order.size(); ++idx) order[idx] = idx;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return logits[a] > logits[b]; });
   json results = json::array();
   for (size_t idx : order) {
     float score = request->raw_scores ? logits[idx] : Sigmoid(logits[idx]);
