@@ -103,17 +103,16 @@ Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedde
     return Status::InvalidArgument("reranking needs a cross-encoder (--reranker DIR)");
   }
   std::string vector_name = o.vector_name;
-  const CollectionInfo info = collection.Info();
-  if (want_dense) {
-    if (vector_name.empty()) {
-      if (info.dense_vectors.size() != 1) {
-        return Status::InvalidArgument(
-            info.dense_vectors.empty()
-                ? "collection '" + collection.name() + "' has no dense vector; ingest with --model"
-                : "collection '" + collection.name() + "' has several dense vectors: name one");
-      }
-      vector_name = info.dense_vectors[0].config.name;
+  if (want_dense && vector_name.empty()) {
+    // The configuration, not Info(): that one gathers statistics and disk sizes.
+    const auto& fields = collection.options().dense_vectors;
+    if (fields.size() != 1) {
+      return Status::InvalidArgument(
+          fields.empty()
+              ? "collection '" + collection.name() + "' has no dense vector; ingest with --model"
+              : "collection '" + collection.name() + "' has several dense vectors: name one");
     }
+    vector_name = fields[0].name;
   }
   const size_t page = o.offset + o.limit;
   const size_t rerank_depth = want_rerank ? std::max(o.rerank_top, page) : 0;
