@@ -226,6 +226,18 @@ TEST_F(E2eTest, ModelsIngestSearchRerankEmbed) {
   auto bad_precision = Run({"embed", "--model", model.string(), "--precision", "fp8", "x"});
   EXPECT_EQ(bad_precision.exit_code, 1);
   EXPECT_NE(bad_precision.err.find("fp8"), std::string::npos);
+  for (auto [flag, value, what] :
+       {std::tuple{"--mode", "semantic", "semantic"}, std::tuple{"--rerank", "maybe", "maybe"},
+        std::tuple{"--fusion", "max", "max"}, std::tuple{"--weights", "0.7,x", "'x'"},
+        std::tuple{"--weights", "-1,1", "'-1'"}}) {
+    auto bad = Run({"search", "x", "--data", data_, "-c", "m", "--model", model.string(), flag, value});
+    EXPECT_EQ(bad.exit_code, 1) << flag << " " << value;
+    EXPECT_NE(bad.err.find(what), std::string::npos) << flag << ": " << bad.err;
+  }
+  auto bad_quantization = Run({"ingest", docs.string(), "--data", data_, "-c", "q", "--model",
+                               model.string(), "--quantization", "int4"});
+  EXPECT_EQ(bad_quantization.exit_code, 1);
+  EXPECT_NE(bad_quantization.err.find("int4"), std::string::npos) << bad_quantization.err;
   auto wrong_kind = Run({"search", "x", "--data", data_, "-c", "m", "--model", ce.string()});
   EXPECT_EQ(wrong_kind.exit_code, 1);
   EXPECT_NE(wrong_kind.err.find("cross-encoder"), std::string::npos) << wrong_kind.err;
