@@ -12,6 +12,7 @@ build_pkgs=(
   libhnswlib-dev libfaiss-dev zlib1g-dev
   libdnnl-dev libsentencepiece-dev sentencepiece
   python3-numpy python3-sentencepiece
+  redis-server libhiredis-dev
 )
 demo_pkgs=(postgresql-doc-15)
 bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq dataset-fashion-mnist zlib1g-dev
