@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest bench-ann bench-embed clean
+.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest bench-ann bench-embed bench-cache bench-e2e clean
 
 all: build
 
@@ -24,6 +24,7 @@ demo: build
 test: test-release test-asan test-fuzz
 
 test-release: build
+	@scripts/install-test-clients.sh
 	cd build/release && ctest -j $(JOBS) --output-on-failure --timeout 900
 
 test-asan: deps
@@ -55,6 +56,25 @@ bench-embed: build
 bench-ann: build
 	@scripts/install-deps.sh bench
 	@bench/run_ann.sh $(if $(QUICK),--quick)
+
+# The layered cache: hit rate on a Zipf query log, hit/miss latency, re-ingest
+# from the chunk-embedding cache, two processes sharing Redis. QUICK=1: 4,000 requests.
+bench-cache: build
+	@scripts/install-deps.sh bench
+	@bench/run_cache.sh $(if $(QUICK),--quick)
+
+# `quarry serve` under 128 clients: hybrid search, /v1/embeddings, search with a
+# concurrent writer (quarry_load_gen; wrk as a cross-check). The 100k-chunk
+# collection is built once into build/bench-data/. QUICK=1: 10k chunks, 15 s
+# per phase (load-quick.json).
+bench-load: build
+	@scripts/install-deps.sh bench
+	@bench/run_load.sh $(if $(QUICK),--quick)
+
+# Hybrid search end to end at 1M chunks (QUICK=1: 100k): p50/p99, RSS, ingest docs/hour.
+bench-e2e: build
+	@scripts/install-deps.sh bench
+	@bench/run_e2e.sh $(if $(QUICK),--quick)
 
 clean:
 	rm -rf build

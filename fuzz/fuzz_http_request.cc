@@ -1,5 +1,6 @@
 // libFuzzer target: HTTP/1.1 request decoding and the JSON request bodies of
-// the server (embeddings, rerank, TEI, documents, search, create collection).
+// the server (embeddings, rerank, TEI, documents, search with its filter,
+// create collection, create payload index).
 //
 // The input is read as a stream of pipelined requests, once whole and once fed
 // in pieces (sizes taken from the first byte), and both readings must agree.
@@ -7,12 +8,14 @@
 // every body decoder. Traps when a contract breaks: a parse that consumes
 // more than it was given, an error without a message or outside 4xx/5xx, a
 // decoder that accepts more items than its limit or returns an empty error.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/json_path.h"
 #include "server/http.h"
 #include "server/wire.h"
 
@@ -71,6 +74,26 @@ Outcome ParseStream(std::string_view input, size_t step) {
   }
 }
 
+// A decoded filter holds only what the engine can evaluate: keys that parse
+// as paths, exactly one value per plain match, no non-finite range bounds.
+void CheckFilter(const quarry::Filter& filter) {
+  for (const auto* list : {&filter.must, &filter.should, &filter.must_not}) {
+    for (const quarry::Condition& condition : *list) {
+      if (const auto* nested = std::get_if<quarry::Filter>(&condition.value)) {
+        CheckFilter(*nested);
+        continue;
+      }
+      const auto* field = std::get_if<quarry::FieldCondition>(&condition.value);
+      if (field == nullptr) continue;
+      if (!quarry::ParseJsonPath(field->key).ok()) __builtin_trap();
+      if (field->op == quarry::FieldCondition::Op::kMatch && field->values.size() != 1) __builtin_trap();
+      for (const auto& bound : {field->range.gt, field->range.gte, field->range.lt, field->range.lte}) {
+        if (bound && !std::isfinite(*bound)) __builtin_trap();
+      }
+    }
+  }
+}
+
 void DecodeBody(std::string_view body) {
   quarry::server::DecodeLimits limits;
   limits.max_inputs = 16;
@@ -112,6 +135,19 @@ void DecodeBody(std::string_view body) {
   auto search = quarry::server::DecodeSearchBody(*json);
   check(search);
   if (search.ok() && (search->limit == 0 || search->limit > 10000)) __builtin_trap();
+  // The filter decoder on its own, on the body and on its "filter" (the
+  // search decoder stops at the first bad field before it).
+  auto filter = quarry::server::DecodeFilter(*json, "filter");
+  check(filter);
+  if (auto it = json->find("filter"); it != json->end()) {
+    auto inner = quarry::server::DecodeFilter(*it, "filter");
+    check(inner);
+    if (inner.ok()) CheckFilter(*inner);
+  }
+  if (filter.ok()) CheckFilter(*filter);
+  auto index = quarry::server::DecodeCreateIndex(*json);
+  check(index);
+  if (index.ok() && index->field_name.empty()) __builtin_trap();
   auto create = quarry::server::DecodeCreateCollection(*json);
   check(create);
   if (create.ok()) {

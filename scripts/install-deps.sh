@@ -13,10 +13,11 @@ build_pkgs=(
   libdnnl-dev libsentencepiece-dev sentencepiece
   python3-numpy python3-sentencepiece
   redis-server libhiredis-dev
+  nodejs npm  # tests/clients: the official OpenAI and Qdrant JS clients
 )
 demo_pkgs=(postgresql-doc-15)
 bench_pkgs=(postgresql-doc-15 linux-doc-6.1 jq dataset-fashion-mnist zlib1g-dev
-            python3-torch libopenblas-dev nodejs npm)
+            python3-torch libopenblas-dev wrk)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
@@ -26,9 +27,16 @@ case "${1:-build}" in
   *) echo "usage: $0 [build|demo|bench]" >&2; exit 2 ;;
 esac
 
+# A package counts as present when it is installed or an installed package
+# provides it: NodeSource's nodejs provides (and conflicts with) npm, so asking
+# apt for Debian's npm there would fail.
+provided=" $(dpkg-query -W -f='${Status}\t${Provides}\n' 2>/dev/null |
+  awk -F'\t' '$1 ~ /ok installed/ && $2 != "" {print $2}' |
+  tr ',' '\n' | sed -E 's/\(.*\)//; s/^ +//; s/ +$//' | tr '\n' ' ') "
 missing=()
 for pkg in "${want[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" &&
+     [[ "$provided" != *" $pkg "* ]]; then
     missing+=("$pkg")
   fi
 done

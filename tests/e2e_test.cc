@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "cache/test_redis_server.h"
+
 namespace {
 
 const std::string kQuarry = std::string(QUARRY_BINARY_DIR) + "/quarry";
@@ -415,6 +417,106 @@ TEST_F(E2eTest, RealPostgresManualWhenInstalled) {
   auto vacuum = Run({"search", "transaction ID wraparound", "--data", data_, "--json"});
   ASSERT_GE(vacuum.Json()["hits"].size(), 1u);
   EXPECT_NE(vacuum.Json()["hits"][0]["source"].get<std::string>().find("vacuum"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// The cache across processes: two ingests and two searches, each a separate
+// `quarry` process, share one real Redis (started here on a free loopback
+// port). Re-ingesting unchanged content computes no embedding; a reworded
+// query (case, spacing) is served from the result cache; a write is never
+// answered from an older entry; a dead Redis costs nothing but the cache.
+TEST_F(E2eTest, CacheSharedThroughRedisAcrossProcesses) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs /usr/bin/python3 with numpy (python3-numpy)";
+  }
+  quarry::cache::testing::RedisServerProcess redis;
+  std::string why;
+  if (quarry::cache::testing::RedisServerProcess::FindBinary().empty()) {
+    GTEST_SKIP() << "redis-server is not installed (scripts/install-deps.sh installs it)";
+  }
+  ASSERT_TRUE(redis.Start(0, {}, &why)) << why;
+  const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
+  const auto model = dir_ / "model";
+  ASSERT_EQ(std::system(("/usr/bin/python3 " QUARRY_SOURCE_DIR
+                         "/tools/make_tiny_model.py --preset tiny-bert --out " +
+                         model.string() + " >/dev/null")
+                            .c_str()),
+            0);
+  auto docs = dir_ / "docs";
+  Write(docs / "a.md", "# Vacuum\n\nThe vacuum command reclaims storage from dead rows.\n");
+  Write(docs / "b.md", "# Indexes\n\nA btree index speeds up lookups by key.\n");
+  Write(docs / "c.md", "# Backups\n\nUse the dump tool to back up a database.\n");
+  const std::vector<std::string> with_model = {"--model", model.string(), "--redis", url};
+  auto ingest = [&](const std::string& data, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"ingest", docs.string(), "--data", data, "-c", "m", "--json"};
+    args.insert(args.end(), with_model.begin(), with_model.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  };
+  auto first = ingest(data_);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.Json()["embeddings_computed"], 3);
+  EXPECT_EQ(first.Json()["embeddings_from_cache"], 0);
+  auto elsewhere = ingest((dir_ / "other-data").string());
+  ASSERT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  EXPECT_EQ(elsewhere.Json()["embeddings_computed"], 0) << "unchanged content: no inference";
+  EXPECT_EQ(elsewhere.Json()["embeddings_from_cache"], 3);
+
+  auto search = [&](const std::string& query, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"search", query, "--data", data_, "-c", "m", "--json"};
+    args.insert(args.end(), with_model.begin(), with_model.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  };
+  auto cold = search("vacuum storage");
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  EXPECT_EQ(cold.Json()["cached"], false);
+  auto warm = search("Vacuum   STORAGE");
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_EQ(warm.Json()["cached"], true) << "same tokens, same terms: the same entry";
+  EXPECT_EQ(warm.Json()["hits"], cold.Json()["hits"]);
+  EXPECT_EQ(search("vacuum storage", {"--limit", "2"}).Json()["cached"], false);
+  EXPECT_EQ(search("vacuum storage", {"--no-cache", "results"}).Json()["cached"], false);
+
+  // A write: the next answer is computed afresh and includes it.
+  Write(docs / "d.md", "# Vacuum full\n\nVacuum full rewrites storage of the whole table.\n");
+  ASSERT_EQ(ingest(data_).exit_code, 0);
+  auto after = search("vacuum storage");
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(after.Json()["cached"], false);
+  EXPECT_EQ(after.Json()["hits"].size(), 4u);
+
+  // `quarry info` reports the shared layer.
+  auto info = Run({"info", "--data", data_, "--json", "--redis", url});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  auto shared = info.Json()["cache"]["redis"];
+  EXPECT_EQ(shared["up"], true) << info.out;
+  EXPECT_EQ(shared["entries"]["chunk_embedding"], 4);
+  EXPECT_GE(shared["entries"]["query_embedding"].get<int>(), 1);
+  EXPECT_GE(shared["entries"]["search_result"].get<int>(), 3);
+
+  // Redis gone: searches still answer (from the model), nothing fails.
+  redis.Kill();
+  auto info_down = Run({"info", "--data", data_, "--json", "--redis", url});
+  ASSERT_EQ(info_down.exit_code, 0) << info_down.err;
+  EXPECT_EQ(info_down.Json()["cache"]["redis"]["up"], false);
+  auto no_redis = search("vacuum storage");
+  ASSERT_EQ(no_redis.exit_code, 0) << no_redis.err;
+  EXPECT_EQ(no_redis.Json()["hits"].size(), 4u);
+
+  auto bad_url = Run({"search", "x", "--data", data_, "-c", "m", "--model", model.string(),
+                      "--redis", "http://nope"});
+  EXPECT_EQ(bad_url.exit_code, 1);
+  EXPECT_NE(bad_url.err.find("redis"), std::string::npos) << bad_url.err;
+  auto bad_kind = search("x", {"--no-cache", "everything"});
+  EXPECT_EQ(bad_kind.exit_code, 1);
+  EXPECT_NE(bad_kind.err.find("--no-cache"), std::string::npos) << bad_kind.err;
+  auto bad_ttl = search("x", {"--cache-ttl", "query=soon"});
+  EXPECT_EQ(bad_ttl.exit_code, 1);
+  EXPECT_NE(bad_ttl.err.find("--cache-ttl"), std::string::npos) << bad_ttl.err;
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "quarry/query.h"
@@ -70,6 +71,22 @@ struct DenseVectorInfo {
   uint64_t snapshot_seq = 0;
 };
 
+// Payload indexes (Qdrant's field_schema names): value -> points maps over
+// one payload key, kept in memory, that let filtered searches start from the
+// points a condition allows. keyword: string values (match, match any);
+// integer: integer values (match, match any, range); float: numbers (range);
+// bool: booleans (match). An index never changes what a search returns, only
+// how fast.
+enum class PayloadIndexType { kKeyword, kInteger, kFloat, kBool };
+std::string_view PayloadIndexTypeName(PayloadIndexType type);  // "keyword", ...
+Result<PayloadIndexType> ParsePayloadIndexType(std::string_view name);
+
+struct PayloadIndexInfo {
+  std::string field;  // the key path, as given
+  PayloadIndexType type = PayloadIndexType::kKeyword;
+  uint64_t points = 0;  // points with at least one indexed value
+};
+
 struct CollectionInfo {
   std::string name;
   uint64_t documents = 0;
@@ -82,6 +99,7 @@ struct CollectionInfo {
   CollectionOptions options;
   bool read_only = false;          // opened read-only (another process writes it)
   std::vector<DenseVectorInfo> dense_vectors;
+  std::vector<PayloadIndexInfo> payload_indexes = {};  // by field name
 };
 
 // What happened to each document of an upsert.
@@ -101,6 +119,14 @@ class Collection {
 
   const std::string& name() const;
   const CollectionOptions& options() const;
+  // Identifies this collection across processes and re-creations: random at
+  // creation and stored with it. A dropped and re-created collection of the
+  // same name has another uid.
+  const std::string& uid() const;
+  // Grows with every write that changes what searches see (the store's change
+  // sequence the indexes reflect). (uid, version) names the collection's
+  // contents exactly: caches key search results by it.
+  uint64_t version() const;
 
   // Chunks, stores and indexes `docs` in one durable transaction: when this
   // returns OK every document is stored; on error none of them is. A document
@@ -115,6 +141,14 @@ class Collection {
   Result<uint64_t> DeleteBySourcePrefix(const std::string& prefix);
 
   Result<SearchResponse> Search(const SearchRequest& request) const;
+  // Indexes payload key `field` (a key path, see quarry/query.h) for filtered
+  // searches; stored with the collection and rebuilt from the chunks at open.
+  // An existing index of the field is replaced (equal type: nothing to do).
+  Status CreatePayloadIndex(const std::string& field, PayloadIndexType type);
+  // NotFound when the field has no index.
+  Status DeletePayloadIndex(const std::string& field);
+  // The BM25 terms a text query searches for (analysed as Search does).
+  std::vector<std::string> QueryTerms(std::string_view text) const;
   // The stored document record's chunks, in order (for `quarry info`, tests).
   Result<std::vector<Chunk>> GetDocumentChunks(const std::string& doc_id) const;
   // All doc ids, sorted.

@@ -19,6 +19,9 @@ struct SectionSpan {
   size_t end = 0;
 };
 
+// The largest Document::metadata, as compact JSON.
+inline constexpr size_t kMaxMetadataBytes = 64 * 1024;
+
 // A document after loading: plain UTF-8 text plus its structure.
 // Paragraphs inside `text` are separated by a blank line ("\n\n"); code
 // blocks are kept verbatim as their own paragraphs.
@@ -28,6 +31,9 @@ struct Document {
   std::string title;
   std::string text;                   // valid UTF-8
   std::vector<SectionSpan> sections;  // ordered, non-overlapping, within text
+  // User metadata: a JSON object as text ("" = none). Every chunk of the
+  // document carries it; filters reach it by key path (quarry/query.h).
+  std::string metadata = {};
 };
 
 // A retrievable unit: a piece of one document's text.
@@ -40,6 +46,7 @@ struct Chunk {
   uint32_t chunk_index = 0;  // position within the document
   uint64_t begin = 0;        // byte offsets into Document::text
   uint64_t end = 0;
+  std::string metadata = {};  // the document's metadata (JSON object text, "" = none)
 };
 
 // One search result: a chunk and its score.

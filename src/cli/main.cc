@@ -11,15 +11,19 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/cache_flags.h"
+#include "embed/caching_embedder.h"
 #include "embed/embedder.h"
 #include "eval/beir.h"
 #include "model/linear.h"
 #include "quarry/engine.h"
 #include "search/hybrid.h"
 #include "server/serve.h"
+#include "server/wire.h"
 
 namespace quarry::cli {
 namespace {
@@ -49,10 +53,13 @@ struct ModelFlags {
   std::string fusion = "rrf";
   int rrf_k = search::kDefaultRrfK;
   std::string weights;  // "0.7,0.3": dense, sparse
+  cli::CacheFlags cache;
+  bool use_cache = false;  // the command takes the cache flags
 };
 
 struct Models {
-  std::unique_ptr<embed::Embedder> embedder;
+  std::unique_ptr<cache::LayeredCache> cache;  // null: no cache; outlives the embedder
+  std::unique_ptr<embed::Embedder> embedder;   // wrapped in a CachingEmbedder with a cache
   std::unique_ptr<embed::Reranker> reranker;
 };
 
@@ -61,8 +68,14 @@ Result<Models> LoadModels(const ModelFlags& f) {
   QUARRY_ASSIGN_OR_RETURN(model::Precision precision, model::ParsePrecision(f.precision));
   embed::LocalModelOptions options;
   options.precision = precision;
+  if (f.use_cache) {
+    QUARRY_ASSIGN_OR_RETURN(m.cache, cli::OpenCache(f.cache));
+  }
   if (!f.model.empty()) {
     QUARRY_ASSIGN_OR_RETURN(m.embedder, embed::OpenLocalEmbedder(f.model, options));
+    if (m.cache != nullptr) {
+      m.embedder = std::make_unique<embed::CachingEmbedder>(std::move(m.embedder), m.cache.get());
+    }
   }
   if (!f.reranker.empty()) {
     QUARRY_ASSIGN_OR_RETURN(m.reranker, embed::OpenLocalReranker(f.reranker, options));
@@ -150,6 +163,8 @@ Result<search::TextSearchOptions> SearchOptionsFrom(const ModelFlags& f, bool ha
 
 void AddModelOptions(CLI::App* cmd, ModelFlags* f, bool searching) {
   cmd->add_option("--model", f->model, "embedding model folder (Hugging Face layout)");
+  cli::AddCacheFlags(cmd, &f->cache);
+  f->use_cache = true;
   cmd->add_option("--precision", f->precision, "model precision: fp32, int8 or bf16")
       ->capture_default_str();
   cmd->add_option("--vector", f->vector, "name of the collection's dense vector")
@@ -324,6 +339,10 @@ int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
         {"peak_rss_bytes", PeakRssBytes()},
         {"collection_documents", info.documents},
         {"collection_chunks", info.chunks}};
+    if (auto* cached = dynamic_cast<embed::CachingEmbedder*>(models->embedder.get())) {
+      out["embeddings_from_cache"] = cached->served_from_cache();
+      out["embeddings_computed"] = cached->computed();
+    }
     if (!status.ok()) out["error"] = status.message();
     std::cout << out.dump(2) << "\n";
   } else {
@@ -334,6 +353,10 @@ int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
     std::cerr.precision(1);
     std::cerr << progress.elapsed_s << "s; collection '" << flags.collection << "' now holds "
               << info.documents << " documents, " << info.chunks << " chunks\n";
+    if (auto* cached = dynamic_cast<embed::CachingEmbedder*>(models->embedder.get())) {
+      std::cerr << "embeddings: " << cached->computed() << " computed, "
+                << cached->served_from_cache() << " from the cache\n";
+    }
     if (progress.unsupported_files > 0) {
       std::cerr << "ignored " << progress.unsupported_files << " files of unsupported formats\n";
     }
@@ -358,7 +381,18 @@ int RunIngest(const GlobalFlags& flags, const std::vector<std::string>& paths,
 }
 
 int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, size_t offset,
-              const ModelFlags& model_flags) {
+              const ModelFlags& model_flags, const std::string& filter_json) {
+  std::optional<Filter> filter;
+  if (!filter_json.empty()) {  // Qdrant's filter JSON, decoded as the server does
+    auto parsed = server::ParseJsonObject(filter_json);
+    auto decoded = parsed.ok() ? server::DecodeFilter(*parsed, "--filter")
+                               : Result<Filter>(parsed.status().WithContext("--filter"));
+    if (!decoded.ok()) {
+      std::cerr << "quarry: error: " << decoded.status().message() << "\n";
+      return 2;
+    }
+    filter = std::move(decoded).value();
+  }
   auto models = LoadModels(model_flags);
   if (!models.ok()) return Fail(models.status());
   auto options = SearchOptionsFrom(model_flags, models->embedder != nullptr);
@@ -366,6 +400,7 @@ int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, 
   options->text = query;
   options->limit = limit;
   options->offset = offset;
+  options->filter = std::move(filter);
   auto engine = OpenEngine(flags, /*reader=*/true);
   if (!engine.ok()) return Fail(engine.status());
   auto collection = (*engine)->GetCollection(flags.collection);
@@ -377,22 +412,31 @@ int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, 
     }
   }
   auto result = search::SearchText(**collection, models->embedder.get(), models->reranker.get(),
-                                   *options);
+                                   *options, models->cache.get());
   if (!result.ok()) return Fail(result.status());
   const SearchResponse* response = &result->response;
   if (flags.json) {
     nlohmann::json hits = nlohmann::json::array();
     for (const auto& hit : response->hits) {
-      hits.push_back({{"id", hit.point_id},
-                      {"score", hit.score},
-                      {"doc_id", hit.chunk.doc_id},
-                      {"title", hit.chunk.title},
-                      {"section", hit.chunk.section},
-                      {"source", hit.chunk.source},
-                      {"chunk_index", hit.chunk.chunk_index},
-                      {"begin", hit.chunk.begin},
-                      {"end", hit.chunk.end},
-                      {"text", hit.chunk.text}});
+      nlohmann::json item = {{"id", hit.point_id},
+                             {"score", hit.score},
+                             {"doc_id", hit.chunk.doc_id},
+                             {"title", hit.chunk.title},
+                             {"section", hit.chunk.section},
+                             {"source", hit.chunk.source},
+                             {"chunk_index", hit.chunk.chunk_index},
+                             {"begin", hit.chunk.begin},
+                             {"end", hit.chunk.end},
+                             {"text", hit.chunk.text}};
+      // Metadata keys join the fixed fields (which win), as in the server's hits.
+      auto metadata = nlohmann::json::parse(hit.chunk.metadata.empty() ? "{}" : hit.chunk.metadata,
+                                            nullptr, /*allow_exceptions=*/false);
+      if (metadata.is_object()) {
+        for (auto it = metadata.begin(); it != metadata.end(); ++it) {
+          if (!item.contains(it.key())) item[it.key()] = it.value();
+        }
+      }
+      hits.push_back(std::move(item));
     }
     nlohmann::json out = {{"collection", flags.collection},
                           {"query", query},
@@ -401,6 +445,7 @@ int RunSearch(const GlobalFlags& flags, const std::string& query, size_t limit, 
                                        : model_flags.mode},
                           {"reranked", result->reranked},
                           {"rerank_skipped", result->rerank_skipped},
+                          {"cached", result->cached},
                           {"terms", response->query_terms},
                           {"took_ms", response->took_ms},
                           {"stages_ms", {{"embed", result->embed_ms},
@@ -448,7 +493,7 @@ int RunEmbed(const ModelFlags& model_flags, const std::vector<std::string>& text
   return 0;
 }
 
-int RunInfo(const GlobalFlags& flags, bool collection_given) {
+int RunInfo(const GlobalFlags& flags, bool collection_given, const cli::CacheFlags& cache_flags) {
   auto engine = OpenEngine(flags, /*reader=*/true);
   if (!engine.ok()) return Fail(engine.status());
   std::vector<std::string> names;
@@ -491,9 +536,11 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
                              {"bm25_b", Round6(info.options.bm25_b)},
                              {"title_boost", Round6(info.options.title_boost)}}}});
   }
+  const nlohmann::json redis = cli::RedisCacheSummary(cache_flags);
   if (flags.json) {
     nlohmann::json out = {{"data_dir", flags.data_dir},
                           {"collections", collections},
+                          {"cache", {{"redis", redis}}},
                           {"process_peak_rss_bytes", PeakRssBytes()}};
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -518,6 +565,24 @@ int RunInfo(const GlobalFlags& flags, bool collection_given) {
     }
     if (c["being_written_by_another_process"].get<bool>()) {
       std::cout << "  another quarry process is writing it: counts are as of now\n";
+    }
+  }
+  if (redis["configured"].get<bool>()) {
+    std::cout << "shared cache: redis " << redis.value("endpoint", std::string()) << " (prefix \""
+              << cache_flags.prefix << "\")";
+    if (redis.value("up", false)) {
+      std::cout << ": " << redis["entries"]["query_embedding"] << " query embeddings, "
+                << redis["entries"]["chunk_embedding"] << " chunk embeddings, "
+                << redis["entries"]["search_result"] << " search results";
+      if (redis.contains("used_memory_bytes")) {
+        std::cout << ", " << HumanBytes(redis["used_memory_bytes"]) << " used";
+      }
+      if (redis.contains("keyspace_hit_rate")) {
+        std::cout << ", keyspace hit rate " << redis["keyspace_hit_rate"].get<double>();
+      }
+      std::cout << "\n";
+    } else {
+      std::cout << ": unavailable (" << redis.value("error", std::string("?")) << ")\n";
     }
   }
   std::cout << "process peak RSS: " << HumanBytes(PeakRssBytes()) << "\n";
@@ -707,6 +772,10 @@ int Main(int argc, char** argv) {
   search->add_option("query", query, "query text")->required();
   search->add_option("--limit,-n", limit, "number of results")->check(CLI::Range(1, 10000));
   search->add_option("--offset", offset, "skip this many results")->check(CLI::Range(0, 100000));
+  std::string search_filter;
+  search->add_option("--filter", search_filter,
+                     "payload filter as Qdrant filter JSON, e.g. "
+                     "'{\"must\": [{\"key\": \"lang\", \"match\": {\"value\": \"en\"}}]}'");
   AddModelOptions(search, &model_flags, /*searching=*/true);
 
   std::vector<std::string> embed_texts;
@@ -718,8 +787,13 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   embed_cmd->add_flag("--query", embed_query, "embed as queries (query prefix), not documents");
 
-  auto* info = app.add_subcommand("info", "collections, counts, disk and memory");
+  auto* info = app.add_subcommand("info", "collections, counts, disk and memory, shared cache");
   add_common(info, true);
+  cli::CacheFlags info_cache;
+  info->add_option("--redis", info_cache.redis_url,
+                   "report the shared cache in this Redis (default $QUARRY_REDIS_URL)");
+  info->add_option("--cache-prefix", info_cache.prefix, "its key prefix")->capture_default_str();
+  if (const char* env = std::getenv("QUARRY_REDIS_URL"); env != nullptr) info_cache.redis_url = env;
 
   std::vector<std::string> delete_ids;
   std::string delete_source;
@@ -759,7 +833,9 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--api-key", serve_config.api_key, "read-write API key");
   serve->add_option("--read-only-api-key", serve_config.read_only_api_key, "read-only API key");
-  serve->add_option("--workers", serve_config.workers, "worker threads (0: one per core)")
+  serve->add_option("--workers", serve_config.workers,
+                    "worker threads; requests mostly wait on the shared model batcher (0: one per core)")
+      ->capture_default_str()
       ->check(CLI::Range(0, 1024));
   serve->add_option("--queue", serve_config.queue, "requests waiting for a worker before 503")
       ->check(CLI::Range(1, 1000000))
@@ -767,6 +843,8 @@ int Main(int argc, char** argv) {
   serve->add_option("--max-body-mb", serve_config.max_body_mb, "largest request body, MiB")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  cli::CacheFlags serve_cache;
+  cli::AddCacheFlags(serve, &serve_cache);
   serve->add_option("--request-timeout", serve_config.request_timeout_s,
                     "seconds a request may wait and run before a 503")
       ->check(CLI::Range(0.1, 86400.0))
@@ -794,10 +872,23 @@ int Main(int argc, char** argv) {
     }
     return RunIngest(flags, ingest_paths, create_options, ingest_options, model_flags);
   }
-  if (*serve) return server::Serve(serve_config);
-  if (*search) return RunSearch(flags, query, limit, offset, model_flags);
+  if (*serve) {
+    auto cache_options = cli::CacheOptionsFrom(serve_cache);
+    if (!cache_options.ok()) return Fail(cache_options.status());
+    serve_config.cache = *cache_options;
+    bool any_kind = false;
+    for (const auto& kind : serve_config.cache.kinds) any_kind = any_kind || kind.enabled;
+    if (!any_kind) {
+      serve_config.cache.memory_bytes = 0;
+      serve_config.cache.redis_url.clear();
+    } else if (serve_config.cache.memory_bytes == 0 && !serve_config.cache.redis_url.empty()) {
+      serve_config.cache.memory_bytes = 1 << 20;  // Redis only: a token memory layer
+    }
+    return server::Serve(serve_config);
+  }
+  if (*search) return RunSearch(flags, query, limit, offset, model_flags, search_filter);
   if (*embed_cmd) return RunEmbed(model_flags, embed_texts, embed_query);
-  if (*info) return RunInfo(flags, info->count("--collection") > 0);
+  if (*info) return RunInfo(flags, info->count("--collection") > 0, info_cache);
   if (*del) return RunDelete(flags, delete_ids, delete_source);
   if (*eval_cmd) {
     return RunEval(flags, beir_dir, eval_cmd->count("--collection") > 0, reindex, create_options,

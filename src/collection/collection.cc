@@ -6,9 +6,14 @@
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <shared_mutex>
 #include <thread>
+#include <unordered_map>
 
+#include <sys/stat.h>
+
+#include "collection/filter.h"
 #include "common/file_util.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -74,6 +79,23 @@ Status ForEachChangeAfter(const storage::Txn& txn, uint64_t after_seq,
   return status;
 }
 
+// Document metadata must be a JSON object of at most kMaxMetadataBytes
+// (compact); it is stored compact, "" for none (and for {}).
+Status NormalizeMetadata(std::string* metadata) {
+  if (metadata->empty()) return Status::OK();
+  auto json = nlohmann::json::parse(*metadata, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return Status::InvalidArgument("metadata is not a JSON object");
+  }
+  *metadata = json.empty() ? std::string()
+                           : json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (metadata->size() > kMaxMetadataBytes) {
+    return Status::InvalidArgument("metadata is larger than " + std::to_string(kMaxMetadataBytes) +
+                                   " bytes");
+  }
+  return Status::OK();
+}
+
 // The last component of a heading path ("A > B > C" -> "C").
 std::string_view LastHeading(std::string_view path) {
   size_t pos = path.rfind(" > ");
@@ -106,6 +128,25 @@ Result<VectorMetric> ParseVectorMetric(std::string_view text) {
   }
   return Status::InvalidArgument("unknown vector distance '" + std::string(text) +
                                  "' (use cosine, dot or l2)");
+}
+
+std::string_view PayloadIndexTypeName(PayloadIndexType type) {
+  switch (type) {
+    case PayloadIndexType::kKeyword: return "keyword";
+    case PayloadIndexType::kInteger: return "integer";
+    case PayloadIndexType::kFloat: return "float";
+    case PayloadIndexType::kBool: return "bool";
+  }
+  return "keyword";
+}
+
+Result<PayloadIndexType> ParsePayloadIndexType(std::string_view name) {
+  for (auto type : {PayloadIndexType::kKeyword, PayloadIndexType::kInteger, PayloadIndexType::kFloat,
+                    PayloadIndexType::kBool}) {
+    if (name == PayloadIndexTypeName(type)) return type;
+  }
+  return Status::InvalidArgument("unknown payload index type '" + std::string(name) +
+                                 "' (use keyword, integer, float or bool)");
 }
 
 Result<VectorQuantization> ParseVectorQuantization(std::string_view text) {
@@ -207,6 +248,37 @@ Status ValidateCollectionOptions(const CollectionOptions& o) {
   return Status::OK();
 }
 
+// The collection's identity across processes and re-creations (a dropped and
+// re-created collection restarts its sequence numbers; its uid differs).
+// Collections made before uids existed get one on their first writable open;
+// opened read-only they use a stand-in derived from the store file's identity.
+static Result<std::string> LoadOrCreateUid(storage::LmdbStore* store, const std::filesystem::path& dir,
+                                           bool read_only) {
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+    auto uid = txn->Get(Table::kMeta, storage::kMetaUid);
+    if (uid.ok()) return std::string(*uid);
+    if (!uid.status().IsNotFound()) return uid.status();
+  }
+  if (read_only) {
+    struct stat st {};
+    std::string key = std::filesystem::absolute(dir).string();
+    if (::stat((dir / "data.mdb").c_str(), &st) == 0) {
+      key += ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Hash64(key)));
+    return std::string("ro-") + hex;
+  }
+  std::random_device device;
+  char hex[33];
+  std::snprintf(hex, sizeof(hex), "%08x%08x%08x%08x", device(), device(), device(), device());
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginWrite());
+  QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaUid, hex));
+  QUARRY_RETURN_IF_ERROR(txn->Commit());
+  return std::string(hex);
+}
+
 Collection::Impl::Impl(std::string name_in, std::filesystem::path dir_in, CollectionOptions options_in)
     : name(std::move(name_in)),
       dir(std::move(dir_in)),
@@ -242,8 +314,10 @@ Result<std::unique_ptr<Collection::Impl>> Collection::Impl::Open(
   auto impl = std::make_unique<Impl>(name, dir, options);
   impl->store = std::move(store);
   impl->read_only = store_options.read_only;
+  QUARRY_ASSIGN_OR_RETURN(impl->uid, LoadOrCreateUid(impl->store.get(), dir, impl->read_only));
   if (!impl->read_only) RemoveStaleTempFiles(dir);
   QUARRY_RETURN_IF_ERROR(impl->LoadIndex());
+  QUARRY_RETURN_IF_ERROR(impl->LoadPayloadIndexes());
   if (!impl->options.dense_vectors.empty()) {
     uint64_t last_seq = 0;
     uint64_t pruned_seq = 0;
@@ -444,6 +518,47 @@ bool SameShape(const index::dense::DenseIndexOptions& a, const index::dense::Den
          a.hnsw.m == b.hnsw.m;
 }
 
+// Evaluates a filter on points, loading each point's chunk from the store on
+// first use and remembering the answer for the rest of the query. A point
+// outside `candidates` (when given) fails without being loaded; one deleted
+// since the search began fails; a store error fails it and is kept in status().
+class PointFilter {
+ public:
+  PointFilter(const CompiledFilter* filter, const storage::Txn* txn,
+              const std::vector<uint64_t>* candidates)
+      : filter_(filter), txn_(txn), candidates_(candidates) {}
+
+  bool operator()(uint64_t point_id) {
+    if (candidates_ != nullptr &&
+        !std::binary_search(candidates_->begin(), candidates_->end(), point_id)) {
+      return false;
+    }
+    auto [it, inserted] = seen_.try_emplace(point_id, false);
+    if (!inserted) return it->second;
+    auto bytes = txn_->Get(Table::kPoints, EncodeKey64(point_id));
+    if (!bytes.ok()) {
+      if (!bytes.status().IsNotFound() && status_.ok()) status_ = bytes.status();
+      return false;
+    }
+    auto chunk = storage::DecodeChunk(*bytes);
+    if (!chunk.ok()) {
+      if (status_.ok()) status_ = chunk.status().WithContext("point " + std::to_string(point_id));
+      return false;
+    }
+    it->second = filter_->Matches(point_id, *chunk);
+    return it->second;
+  }
+
+  const Status& status() const { return status_; }
+
+ private:
+  const CompiledFilter* filter_;
+  const storage::Txn* txn_;
+  const std::vector<uint64_t>* candidates_;
+  std::unordered_map<uint64_t, bool> seen_;
+  Status status_;
+};
+
 Status CheckVector(std::span<const float> values, const DenseVectorConfig& config) {
   if (values.size() != config.dim) {
     return Status::InvalidArgument("vector '" + config.name + "' has dimension " +
@@ -561,6 +676,10 @@ Collection::~Collection() {
 
 const std::string& Collection::name() const { return impl_->name; }
 const CollectionOptions& Collection::options() const { return impl_->options; }
+const std::string& Collection::uid() const { return impl_->uid; }
+uint64_t Collection::version() const {
+  return impl_->applied_seq.load(std::memory_order_acquire);
+}
 
 Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder* embedder) {
   Impl& im = *impl_;
@@ -580,10 +699,16 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
     for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
       Document& doc = docs[doc_idx];
       if (doc.doc_id.empty()) return Status::InvalidArgument("document without an id");
+      QUARRY_RETURN_IF_ERROR(
+          NormalizeMetadata(&doc.metadata).WithContext("document '" + doc.doc_id + "'"));
       std::string keyed = doc.title;
       keyed += '\0';
       keyed += doc.source;
       keyed += '\0';
+      if (!doc.metadata.empty()) {  // documents without metadata keep their old hash
+        keyed += doc.metadata;
+        keyed += '\0';
+      }
       prepared[doc_idx].hash = Hash64(doc.text, Hash64(keyed, Hash64(config)));
       auto existing = txn->Get(Table::kDocs, doc.doc_id);
       if (existing.ok()) {
@@ -714,9 +839,11 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
                                                       field_vectors[field_idx][op.vector_idx]);
         if (!added.ok()) LogWarning("dense index: " + added.ToString());  // checked above
       }
+      im.payload_indexes.Add(op.point_id, prepared[op.doc_idx].chunks[op.chunk_idx]);
     } else {
       im.index.Remove(op.point_id);
       for (auto& field : im.dense) field.index->Remove(op.point_id);
+      im.payload_indexes.Remove(op.point_id);
     }
   }
   im.applied_seq = seq;
@@ -764,6 +891,7 @@ Result<uint64_t> Collection::Impl::DeleteWhere(
   for (uint64_t point_id : removed) {
     index.Remove(point_id);
     for (auto& field : dense) field.index->Remove(point_id);
+    payload_indexes.Remove(point_id);
   }
   applied_seq = seq;
   return deleted_docs;
@@ -785,6 +913,12 @@ Result<uint64_t> Collection::DeleteBySourcePrefix(const std::string& prefix) {
   });
 }
 
+std::vector<std::string> Collection::QueryTerms(std::string_view text) const {
+  std::vector<std::string> terms;
+  impl_->analyzer.Analyze(text, &terms);
+  return terms;
+}
+
 Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
   const Impl& im = *impl_;
   auto start = std::chrono::steady_clock::now();
@@ -798,6 +932,24 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
   }
   SearchResponse response;
   std::vector<index::ScoredPoint> top;
+  // A filter is evaluated on the points the indexes would return, each
+  // loaded from the store once; payload indexes narrow the candidates first.
+  std::optional<PointFilter> point_filter;
+  std::optional<CompiledFilter> compiled_filter;
+  std::unique_ptr<storage::Txn> filter_txn;
+  std::optional<std::vector<uint64_t>> candidates;
+  std::function<bool(uint64_t)> accept;
+  if (request.filter.has_value() && !request.filter->empty()) {
+    QUARRY_ASSIGN_OR_RETURN(compiled_filter, CompiledFilter::Compile(*request.filter));
+    QUARRY_ASSIGN_OR_RETURN(filter_txn, im.store->BeginRead());
+  }
+  // REQUIRES: index_mu held (the payload indexes are read).
+  auto prepare_filter = [&] {
+    if (!compiled_filter) return;
+    candidates = im.payload_indexes.Candidates(*request.filter);
+    point_filter.emplace(&*compiled_filter, filter_txn.get(), candidates ? &*candidates : nullptr);
+    accept = [&point_filter](uint64_t point_id) { return (*point_filter)(point_id); };
+  };
   if (request.vector.has_value()) {
     const Impl::DenseField* field = im.FindDense(request.vector->name);
     if (field == nullptr) {
@@ -820,13 +972,24 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
     params.rescore = request.rescore;
     params.oversampling = request.oversampling;
     std::shared_lock lock(im.index_mu);
+    prepare_filter();
+    if (compiled_filter) params.filter = &accept;
     QUARRY_ASSIGN_OR_RETURN(auto dense_hits, field->index->Search(request.vector->values, params));
     for (const auto& hit : dense_hits) top.push_back({hit.id, hit.score});
   } else {
     im.analyzer.Analyze(request.text, &response.query_terms);
     std::shared_lock lock(im.index_mu);
-    top = im.index.Search(response.query_terms, request.offset + request.limit);
+    prepare_filter();
+    if (compiled_filter) {
+      index::Bm25Filter bm25_filter;
+      bm25_filter.candidates = candidates ? &*candidates : nullptr;
+      bm25_filter.accept = &accept;
+      top = im.index.Search(response.query_terms, request.offset + request.limit, bm25_filter);
+    } else {
+      top = im.index.Search(response.query_terms, request.offset + request.limit);
+    }
   }
+  if (point_filter) QUARRY_RETURN_IF_ERROR(point_filter->status());
   if (top.size() > request.offset) {
     QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginRead());
     for (size_t rank = request.offset; rank < top.size(); ++rank) {
@@ -845,6 +1008,109 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
   response.took_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return response;
+}
+
+// --- payload indexes ---------------------------------------------------------
+
+Result<PayloadFieldIndexPtr> Collection::Impl::BuildPayloadIndex(
+    const std::string& field, PayloadIndexType type) const {
+  QUARRY_ASSIGN_OR_RETURN(auto index, PayloadIndexes::NewField(field, type));
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kPoints, "", [&](std::string_view key,
+                                                           std::string_view value) {
+    auto chunk = storage::DecodeChunk(value);
+    if (!chunk.ok()) {
+      status = chunk.status().WithContext("point " + std::to_string(DecodeKey64(key)));
+      return false;
+    }
+    PayloadIndexes::AddTo(index.get(), DecodeKey64(key), *chunk);
+    return true;
+  }));
+  QUARRY_RETURN_IF_ERROR(status);
+  return index;
+}
+
+Status Collection::Impl::LoadPayloadIndexes() {
+  std::string stored;
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+    auto value = txn->Get(Table::kMeta, storage::kMetaPayloadIndexes);
+    if (value.status().IsNotFound()) return Status::OK();
+    if (!value.ok()) return value.status();
+    stored = std::string(*value);
+  }
+  auto json = nlohmann::json::parse(stored, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return Status::Corruption("collection '" + name + "': bad payload index list in meta");
+  }
+  PayloadIndexes indexes;
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    if (!it->is_string()) {
+      return Status::Corruption("collection '" + name + "': bad payload index type of '" +
+                                it.key() + "'");
+    }
+    auto type = ParsePayloadIndexType(it->get<std::string>());
+    if (!type.ok()) return Status::Corruption("collection '" + name + "': " + type.status().message());
+    QUARRY_ASSIGN_OR_RETURN(auto field, BuildPayloadIndex(it.key(), *type));
+    indexes.Put(std::move(field));
+  }
+  std::unique_lock lock(index_mu);
+  payload_indexes = std::move(indexes);
+  return Status::OK();
+}
+
+Status Collection::Impl::StorePayloadIndexes(const std::vector<PayloadIndexInfo>& fields) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& f : fields) json[f.field] = PayloadIndexTypeName(f.type);
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginWrite());
+  QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaPayloadIndexes, json.dump()));
+  return txn->Commit();
+}
+
+Status Collection::CreatePayloadIndex(const std::string& field, PayloadIndexType type) {
+  Impl& im = *impl_;
+  if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
+  std::lock_guard write_lock(im.write_mu);  // no write can slip between the scan and Put
+  std::vector<PayloadIndexInfo> fields;
+  {
+    std::shared_lock lock(im.index_mu);
+    fields = im.payload_indexes.Info();
+  }
+  auto existing = std::find_if(fields.begin(), fields.end(),
+                               [&](const PayloadIndexInfo& f) { return f.field == field; });
+  if (existing != fields.end() && existing->type == type) return Status::OK();
+  QUARRY_ASSIGN_OR_RETURN(auto index, im.BuildPayloadIndex(field, type));
+  if (existing != fields.end()) {
+    existing->type = type;
+  } else {
+    fields.push_back({field, type, 0});
+  }
+  QUARRY_RETURN_IF_ERROR(im.StorePayloadIndexes(fields));
+  std::unique_lock lock(im.index_mu);
+  im.payload_indexes.Put(std::move(index));
+  return Status::OK();
+}
+
+Status Collection::DeletePayloadIndex(const std::string& field) {
+  Impl& im = *impl_;
+  if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
+  std::lock_guard write_lock(im.write_mu);
+  std::vector<PayloadIndexInfo> fields;
+  {
+    std::shared_lock lock(im.index_mu);
+    fields = im.payload_indexes.Info();
+  }
+  auto existing = std::find_if(fields.begin(), fields.end(),
+                               [&](const PayloadIndexInfo& f) { return f.field == field; });
+  if (existing == fields.end()) {
+    return Status::NotFound("collection '" + im.name + "' has no payload index on '" + field + "'");
+  }
+  fields.erase(existing);
+  QUARRY_RETURN_IF_ERROR(im.StorePayloadIndexes(fields));
+  std::unique_lock lock(im.index_mu);
+  im.payload_indexes.Drop(field);
+  return Status::OK();
 }
 
 Result<std::vector<Chunk>> Collection::GetDocumentChunks(const std::string& doc_id) const {
@@ -916,6 +1182,7 @@ CollectionInfo Collection::Info() const {
       info.dense_vectors.push_back(
           {field.config, dense_stats.vectors, dense_stats.memory_bytes, field.snapshot_seq});
     }
+    info.payload_indexes = im.payload_indexes.Info();
   }
   info.disk_bytes = im.store->Stats().file_bytes;
   std::error_code ec;

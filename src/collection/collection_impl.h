@@ -7,6 +7,7 @@
 #ifndef QUARRY_COLLECTION_COLLECTION_IMPL_H_
 #define QUARRY_COLLECTION_COLLECTION_IMPL_H_
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "collection/payload_index.h"
 #include "common/file_util.h"
 #include "index/dense/dense_index.h"
 #include "index/sparse/bm25_index.h"
@@ -75,6 +77,14 @@ struct Collection::Impl {
   Result<uint64_t> DeleteWhere(
       const std::function<bool(std::string_view doc_id, const storage::DocRecord&)>& match);
 
+  // Payload indexes: the fields in meta "payload_indexes" (JSON object field ->
+  // type), each built from every stored chunk.
+  Status LoadPayloadIndexes();
+  Result<PayloadFieldIndexPtr> BuildPayloadIndex(const std::string& field,
+                                                 PayloadIndexType type) const;
+  // REQUIRES: write_mu held. Writes the indexed fields to meta.
+  Status StorePayloadIndexes(const std::vector<PayloadIndexInfo>& fields);
+
   const std::string name;
   const std::filesystem::path dir;
   const CollectionOptions options;
@@ -88,7 +98,11 @@ struct Collection::Impl {
   mutable std::shared_mutex index_mu;
   index::Bm25Index index;     // guarded by index_mu
   std::vector<DenseField> dense;  // one per configured dense vector, fixed at open
-  uint64_t applied_seq = 0;   // store seq the index reflects; guarded by index_mu
+  PayloadIndexes payload_indexes;  // guarded by index_mu (changing the set: also write_mu)
+  // Store seq the index reflects: written under index_mu (exclusive), read
+  // without it by version().
+  std::atomic<uint64_t> applied_seq{0};
+  std::string uid;            // random at creation (meta "uid"); see Collection::uid()
   uint64_t snapshot_seq = 0;  // seq of the snapshot on disk; guarded by write_mu
 };
 

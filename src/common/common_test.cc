@@ -5,6 +5,7 @@
 
 #include "common/crc32c.h"
 #include "common/file_util.h"
+#include "common/json_path.h"
 #include "quarry/status.h"
 
 namespace quarry {
@@ -101,6 +102,29 @@ TEST(HashTest, DistinguishesCloseInputs) {
   EXPECT_NE(Hash64(""), Hash64(std::string_view("\0", 1)));
   EXPECT_NE(Hash64("abcdefgh"), Hash64(std::string_view("abcdefgh\0", 9)));
   EXPECT_NE(Hash64("a", 1), Hash64("a", 2));
+}
+
+TEST(JsonPathTest, ParsesQdrantKeyPaths) {
+  auto path = ParseJsonPath("a.b[].c[2][]");
+  ASSERT_TRUE(path.ok()) << path.status().ToString();
+  ASSERT_EQ(path->size(), 6u);
+  EXPECT_EQ((*path)[0].key, "a");
+  EXPECT_EQ((*path)[1].key, "b");
+  EXPECT_EQ((*path)[2].kind, JsonPathStep::Kind::kEach);
+  EXPECT_EQ((*path)[3].key, "c");
+  EXPECT_EQ((*path)[4].kind, JsonPathStep::Kind::kIndex);
+  EXPECT_EQ((*path)[4].index, 2u);
+  EXPECT_EQ((*path)[5].kind, JsonPathStep::Kind::kEach);
+  auto spaced = ParseJsonPath("with space");
+  ASSERT_TRUE(spaced.ok());
+  EXPECT_EQ((*spaced)[0].key, "with space");
+  for (const char* bad : {"", ".a", "a.", "a..b", "[]", "a[", "a[x]", "a]", "a[1]b", "a.[0]",
+                          "a[99999999999]"}) {
+    auto result = ParseJsonPath(bad);
+    EXPECT_FALSE(result.ok()) << bad;
+    EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_FALSE(ParseJsonPath(std::string(kMaxJsonPathBytes + 1, 'a')).ok());
 }
 
 }  // namespace

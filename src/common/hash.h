@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace quarry {
@@ -38,6 +39,20 @@ inline uint64_t Hash64(std::string_view data, uint64_t seed = 0x9E3779B97F4A7C15
   std::memcpy(&tail, p, n);
   h = (h ^ Mix64(tail ^ n)) * 0x9E3779B97F4A7C15ULL;
   return Mix64(h);
+}
+
+// 128 bits (two differently seeded Hash64) as 32 hex digits: content keys
+// where a 64-bit collision would be a wrong answer (cache keys).
+inline std::string HashHex128(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint64_t parts[2] = {Hash64(data), Hash64(data, 0xD6E8FEB86659FD93ULL)};
+  std::string out(32, '0');
+  for (int part = 0; part < 2; ++part) {
+    for (int nibble = 0; nibble < 16; ++nibble) {
+      out[part * 16 + nibble] = kHex[(parts[part] >> (60 - 4 * nibble)) & 0xF];
+    }
+  }
+  return out;
 }
 
 }  // namespace quarry

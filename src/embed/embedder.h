@@ -37,6 +37,15 @@ class Embedder {
   // Fills `out` with one vector of dim() floats per text, in order.
   virtual Status Embed(std::span<const std::string_view> texts, TextKind kind,
                        std::vector<std::vector<float>>* out) = 0;
+
+  // For cache keys. fingerprint(): the model's exact computation (weights,
+  // precision, prefixes, truncation); equal fingerprints on two machines mean
+  // equal vectors for equal inputs. InputKey(): equal keys give equal vectors
+  // under this model (the token ids it would run), so texts that differ only
+  // in what the tokenizer normalizes away (case for uncased models,
+  // whitespace, Unicode forms) share a key. Defaults: the model id, the text.
+  virtual const std::string& fingerprint() const { return model_id(); }
+  virtual std::string InputKey(std::string_view text, TextKind kind) const;
 };
 
 class Reranker {
@@ -46,6 +55,11 @@ class Reranker {
   // One relevance score (the model's raw logit) per passage, in order.
   virtual Status Score(std::string_view query, std::span<const std::string_view> passages,
                        std::vector<float>* scores) = 0;
+
+  // For cache keys, as Embedder's: the model's computation, and a key of the
+  // query such that equal keys give equal scores for equal passages.
+  virtual const std::string& fingerprint() const { return model_id(); }
+  virtual std::string QueryKey(std::string_view query) const { return std::string(query); }
 };
 
 struct LocalModelOptions {

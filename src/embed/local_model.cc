@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <fstream>
 
+#include "common/hash.h"
 #include "embed/batcher.h"
 #include "embed/embedder.h"
 #include "model/encoder.h"
@@ -8,9 +10,38 @@
 namespace quarry::embed {
 namespace {
 
+// Hash of every file that decides what the model computes, read in blocks.
+// Content, not names or times: two nodes with copies of one model folder get
+// the same fingerprint and share cache entries.
+Result<std::string> HashModelFiles(const std::filesystem::path& dir) {
+  std::string digest;
+  std::vector<char> block(4 << 20);
+  for (const char* name : {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt",
+                           "tokenizer_config.json", "sentencepiece.bpe.model", "modules.json",
+                           "1_Pooling/config.json", "sentence_bert_config.json"}) {
+    std::ifstream in(dir / name, std::ios::binary);
+    if (!in) continue;
+    digest += name;
+    while (in) {
+      in.read(block.data(), static_cast<std::streamsize>(block.size()));
+      const std::streamsize got = in.gcount();
+      if (got <= 0) break;
+      digest += HashHex128(std::string_view(block.data(), static_cast<size_t>(got)));
+    }
+    if (in.bad()) return Status::IOError((dir / name).string() + ": read failed");
+  }
+  return HashHex128(digest);
+}
+
+std::string IdsKey(const std::vector<int32_t>& ids) {
+  return HashHex128(std::string_view(reinterpret_cast<const char*>(ids.data()),
+                                     ids.size() * sizeof(int32_t)));
+}
+
 // What embedder and reranker share: tokenizer, encoder, batcher.
 struct LocalModel {
   std::string id;
+  std::string fingerprint;  // files + precision + prefixes + truncation
   LocalModelOptions options;
   std::unique_ptr<model::Tokenizer> tokenizer;
   std::unique_ptr<model::Encoder> encoder;
@@ -37,6 +68,12 @@ struct LocalModel {
     m->max_tokens = static_cast<size_t>(c.max_seq_length);
     if (options.max_tokens > 0) m->max_tokens = std::min(m->max_tokens, options.max_tokens);
     m->max_tokens = std::max<size_t>(m->max_tokens, 4);
+    QUARRY_ASSIGN_OR_RETURN(std::string files, HashModelFiles(dir));
+    m->fingerprint = m->id + "@" +
+                     HashHex128(files + "|" + std::to_string(static_cast<int>(options.precision)) +
+                                "|" + std::to_string(m->max_tokens) + "|" + options.query_prefix +
+                                "|" + options.document_prefix)
+                         .substr(0, 16);
     m->batcher = std::make_unique<DynamicBatcher>(
         m->encoder.get(),
         BatcherOptions{options.max_batch_tokens, options.min_batch_tokens, options.target_batch_ms});
@@ -49,22 +86,17 @@ class LocalEmbedder final : public Embedder {
   explicit LocalEmbedder(std::unique_ptr<LocalModel> m) : m_(std::move(m)) {}
   size_t dim() const override { return static_cast<size_t>(m_->encoder->output_dim()); }
   const std::string& model_id() const override { return m_->id; }
+  const std::string& fingerprint() const override { return m_->fingerprint; }
+  std::string InputKey(std::string_view text, TextKind kind) const override {
+    return IdsKey(Encode(text, kind).ids);
+  }
 
   Status Embed(std::span<const std::string_view> texts, TextKind kind,
                std::vector<std::vector<float>>* out) override {
-    const std::string& prefix =
-        kind == TextKind::kQuery ? m_->options.query_prefix : m_->options.document_prefix;
     std::vector<model::Encoding> enc(texts.size());
     std::vector<model::EncoderInput> inputs(texts.size());
-    std::string buf;
     for (size_t i = 0; i < texts.size(); ++i) {
-      if (prefix.empty()) {
-        enc[i] = m_->tokenizer->Encode(texts[i], m_->max_tokens);
-      } else {
-        buf.assign(prefix);
-        buf.append(texts[i]);
-        enc[i] = m_->tokenizer->Encode(buf, m_->max_tokens);
-      }
+      enc[i] = Encode(texts[i], kind);
       inputs[i] = {enc[i].ids, enc[i].type_ids};
     }
     const size_t d = dim();
@@ -78,6 +110,15 @@ class LocalEmbedder final : public Embedder {
   }
 
  private:
+  model::Encoding Encode(std::string_view text, TextKind kind) const {
+    const std::string& prefix =
+        kind == TextKind::kQuery ? m_->options.query_prefix : m_->options.document_prefix;
+    if (prefix.empty()) return m_->tokenizer->Encode(text, m_->max_tokens);
+    std::string buf = prefix;
+    buf.append(text);
+    return m_->tokenizer->Encode(buf, m_->max_tokens);
+  }
+
   std::unique_ptr<LocalModel> m_;
 };
 
@@ -85,6 +126,11 @@ class LocalReranker final : public Reranker {
  public:
   explicit LocalReranker(std::unique_ptr<LocalModel> m) : m_(std::move(m)) {}
   const std::string& model_id() const override { return m_->id; }
+  const std::string& fingerprint() const override { return m_->fingerprint; }
+  // Pair truncation depends on the query only through its tokens.
+  std::string QueryKey(std::string_view query) const override {
+    return IdsKey(m_->tokenizer->Tokenize(query));
+  }
 
   Status Score(std::string_view query, std::span<const std::string_view> passages,
                std::vector<float>* scores) override {

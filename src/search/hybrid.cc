@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "collection/filter.h"
+#include "common/hash.h"
 
 namespace quarry::search {
 namespace {
@@ -83,8 +88,11 @@ Status EmbedderChunkAdapter::Embed(const std::vector<const Chunk*>& chunks,
   return embedder_->Embed(views, embed::TextKind::kDocument, vectors);
 }
 
-Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedder* embedder,
-                                    embed::Reranker* reranker, const TextSearchOptions& o) {
+namespace {
+
+Result<TextSearchResult> SearchTextUncached(const Collection& collection,
+                                            embed::Embedder* embedder, embed::Reranker* reranker,
+                                            const TextSearchOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   if (o.limit == 0) return Status::InvalidArgument("limit must be at least 1");
   if (o.limit > 10000 || o.offset > 100000) {
@@ -136,6 +144,7 @@ Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedde
     req.hnsw_ef = o.hnsw_ef;
     req.exact = o.exact;
     req.oversampling = o.oversampling;
+    req.filter = o.filter;
     QUARRY_ASSIGN_OR_RETURN(SearchResponse r, collection.Search(req));
     dense = ToScored(r);
     result.dense_ms = MsSince(t0);
@@ -146,6 +155,7 @@ Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedde
     req.text = o.text;
     req.limit = prefetch;
     req.with_text = false;
+    req.filter = o.filter;
     QUARRY_ASSIGN_OR_RETURN(SearchResponse r, collection.Search(req));
     sparse = ToScored(r);
     result.response.query_terms = std::move(r.query_terms);
@@ -221,6 +231,158 @@ Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedde
     result.response.hits.push_back(std::move(hit));
   }
   result.response.took_ms = MsSince(start);
+  return result;
+}
+
+constexpr char kResultMagic[4] = {'Q', 'S', 'R', '1'};
+
+void PutU32(std::string* out, uint32_t v) { out->append(reinterpret_cast<const char*>(&v), 4); }
+
+}  // namespace
+
+std::string ResultCacheKey(const Collection& collection, uint64_t version,
+                           const embed::Embedder* embedder, const embed::Reranker* reranker,
+                           const TextSearchOptions& o) {
+  // Every field separated and tagged, so no two option sets serialize alike.
+  std::string parts;
+  auto add = [&parts](std::string_view tag, std::string_view value) {
+    parts.append(tag).append("=").append(std::to_string(value.size())).append(":").append(value);
+    parts.push_back(';');
+  };
+  auto num = [](auto v) { return std::to_string(v); };
+  add("mode", num(static_cast<int>(o.mode)));
+  add("limit", num(o.limit));
+  add("offset", num(o.offset));
+  if (o.mode != Mode::kSparse && embedder != nullptr) {
+    add("vector", o.vector_name);
+    add("model", embedder->fingerprint());
+    add("q", embedder->InputKey(o.text, embed::TextKind::kQuery));
+    add("ef", num(o.hnsw_ef));
+    add("exact", num(o.exact));
+    char over[32];
+    std::snprintf(over, sizeof(over), "%a", static_cast<double>(o.oversampling));
+    add("over", over);
+  }
+  if (o.mode != Mode::kDense) {
+    std::vector<std::string> terms = collection.QueryTerms(o.text);
+    std::sort(terms.begin(), terms.end());  // BM25 sums over the bag of terms
+    std::string joined;
+    for (const auto& t : terms) joined.append(t).push_back('\x1f');
+    add("terms", joined);
+  }
+  if (o.mode == Mode::kHybrid) {
+    add("fusion", num(static_cast<int>(o.fusion)));
+    add("rrf_k", num(o.rrf_k));
+    std::string weights;
+    for (float w : o.weights) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%a,", static_cast<double>(w));
+      weights += buf;
+    }
+    add("weights", weights);
+  }
+  if (o.filter.has_value() && !o.filter->empty()) add("filter", CanonicalFilterKey(*o.filter));
+  add("prefetch", num(o.prefetch_limit));
+  add("rerank", num(static_cast<int>(o.rerank)));
+  if (o.rerank != RerankMode::kOff && reranker != nullptr) {
+    add("rerank_top", num(o.rerank_top));
+    add("reranker", reranker->fingerprint());
+    add("rq", reranker->QueryKey(o.text));
+  }
+  return collection.name() + ":" + collection.uid() + ":" + std::to_string(version) + ":" +
+         HashHex128(parts);
+}
+
+std::string EncodeCachedResult(const TextSearchResult& r) {
+  std::string out(kResultMagic, 4);
+  out.push_back(static_cast<char>((r.reranked ? 1 : 0) | (r.rerank_skipped ? 2 : 0)));
+  PutU32(&out, static_cast<uint32_t>(r.response.hits.size()));
+  for (const SearchHit& hit : r.response.hits) {
+    out.append(reinterpret_cast<const char*>(&hit.point_id), 8);
+    out.append(reinterpret_cast<const char*>(&hit.score), 4);
+  }
+  PutU32(&out, static_cast<uint32_t>(r.response.query_terms.size()));
+  for (const std::string& term : r.response.query_terms) {
+    PutU32(&out, static_cast<uint32_t>(term.size()));
+    out += term;
+  }
+  return out;
+}
+
+bool DecodeCachedResult(std::string_view in, TextSearchResult* r) {
+  auto take = [&in](void* dst, size_t n) {
+    if (in.size() < n) return false;
+    std::memcpy(dst, in.data(), n);
+    in.remove_prefix(n);
+    return true;
+  };
+  char magic[4];
+  uint8_t flags = 0;
+  uint32_t hits = 0;
+  if (!take(magic, 4) || std::memcmp(magic, kResultMagic, 4) != 0 || !take(&flags, 1) ||
+      flags > 3 || !take(&hits, 4) || hits > in.size() / 12) {
+    return false;
+  }
+  *r = TextSearchResult{};
+  r->reranked = (flags & 1) != 0;
+  r->rerank_skipped = (flags & 2) != 0;
+  r->response.hits.resize(hits);
+  for (SearchHit& hit : r->response.hits) {
+    if (!take(&hit.point_id, 8) || !take(&hit.score, 4)) return false;
+  }
+  uint32_t terms = 0;
+  if (!take(&terms, 4) || terms > in.size() / 4) return false;
+  r->response.query_terms.resize(terms);
+  for (std::string& term : r->response.query_terms) {
+    uint32_t size = 0;
+    if (!take(&size, 4) || size > in.size()) return false;
+    term.assign(in.substr(0, size));
+    in.remove_prefix(size);
+  }
+  return in.empty();
+}
+
+Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedder* embedder,
+                                    embed::Reranker* reranker, const TextSearchOptions& o,
+                                    cache::LayeredCache* cache) {
+  const bool dense = o.mode != Mode::kSparse;
+  const bool rerank = o.rerank != RerankMode::kOff;
+  if (cache == nullptr || !cache->enabled(cache::Kind::kSearchResult) ||
+      (dense && embedder == nullptr) || (rerank && reranker == nullptr) || o.text.empty() ||
+      o.limit == 0) {
+    return SearchTextUncached(collection, embedder, reranker, o);  // or its error
+  }
+  const auto start = std::chrono::steady_clock::now();
+  // The version is read before searching: a result computed now reflects this
+  // version or a newer one, and is only found while this version is current.
+  const std::string key =
+      ResultCacheKey(collection, collection.version(), embedder, reranker, o);
+  if (auto bytes = cache->Get(cache::Kind::kSearchResult, key)) {
+    TextSearchResult hit;
+    if (DecodeCachedResult(*bytes, &hit)) {
+      bool complete = true;
+      if (o.with_text && !hit.response.hits.empty()) {
+        std::vector<uint64_t> ids;
+        for (const SearchHit& h : hit.response.hits) ids.push_back(h.point_id);
+        QUARRY_ASSIGN_OR_RETURN(auto chunks, collection.GetPoints(ids));
+        for (size_t i = 0; i < chunks.size(); ++i) {
+          if (!chunks[i].has_value()) {
+            complete = false;  // written meanwhile: compute afresh
+            break;
+          }
+          hit.response.hits[i].chunk = std::move(*chunks[i]);
+        }
+      }
+      if (complete) {
+        hit.cached = true;
+        hit.response.took_ms = MsSince(start);
+        return hit;
+      }
+    }
+  }
+  QUARRY_ASSIGN_OR_RETURN(TextSearchResult result,
+                          SearchTextUncached(collection, embedder, reranker, o));
+  cache->Put(cache::Kind::kSearchResult, key, EncodeCachedResult(result));
   return result;
 }
 

@@ -21,9 +21,11 @@
 #ifndef QUARRY_SEARCH_HYBRID_H_
 #define QUARRY_SEARCH_HYBRID_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cache/cache.h"
 #include "embed/embedder.h"
 #include "quarry/collection.h"
 #include "search/fusion.h"
@@ -54,19 +56,38 @@ struct TextSearchOptions {
   size_t hnsw_ef = 0;
   bool exact = false;
   float oversampling = 1.0f;
+  // Payload filter, applied by both retrievers (each prefetches only points
+  // that pass it).
+  std::optional<Filter> filter = {};
 };
 
 struct TextSearchResult {
   SearchResponse response;
   bool reranked = false;       // the cross-encoder ran and ordered the page
   bool rerank_skipped = false;  // auto decided it could not change the page
+  bool cached = false;          // answered from the result cache (stage times are 0)
   double embed_ms = 0, dense_ms = 0, sparse_ms = 0, fuse_ms = 0, rerank_ms = 0;
 };
 
 // `embedder` is needed for dense and hybrid modes, `reranker` for rerank on /
 // auto; a missing one is an InvalidArgument naming the flag that supplies it.
+//
+// With a `cache` (kind kSearchResult enabled), the ranked page (ids, scores,
+// flags, query terms) is cached under a key made of the collection's uid and
+// version and of everything the ranking depends on: the options, the
+// embedder's and reranker's fingerprints and input keys (their token ids),
+// the BM25 terms. Any write to the collection changes its version, so an
+// older entry is never served. Chunks are read from the collection on a hit.
 Result<TextSearchResult> SearchText(const Collection& collection, embed::Embedder* embedder,
-                                    embed::Reranker* reranker, const TextSearchOptions& options);
+                                    embed::Reranker* reranker, const TextSearchOptions& options,
+                                    cache::LayeredCache* cache = nullptr);
+
+// The result cache's key and value (exposed for tests).
+std::string ResultCacheKey(const Collection& collection, uint64_t version,
+                           const embed::Embedder* embedder, const embed::Reranker* reranker,
+                           const TextSearchOptions& options);
+std::string EncodeCachedResult(const TextSearchResult& result);
+bool DecodeCachedResult(std::string_view bytes, TextSearchResult* result);
 
 // The auto-rerank rule above, on the first-stage rankings (exposed for tests).
 bool RerankCanChangePage(Mode mode, const std::vector<Scored>& dense,

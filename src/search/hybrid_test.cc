@@ -310,3 +310,177 @@ TEST_F(HybridTest, MissingModelsAreClearErrors) {
 
 }  // namespace
 }  // namespace quarry::search
+
+// ---- the result cache ----
+
+namespace quarry::search {
+namespace {
+
+class ResultCacheTest : public HybridTest {
+ protected:
+  void SetUp() override {
+    HybridTest::SetUp();
+    cache::CacheOptions options;
+    options.memory_bytes = 4 << 20;
+    cache_ = std::move(cache::LayeredCache::Open(options)).value();
+  }
+  std::vector<uint64_t> Ids(const TextSearchResult& r) {
+    std::vector<uint64_t> ids;
+    for (const auto& hit : r.response.hits) ids.push_back(hit.point_id);
+    return ids;
+  }
+  std::unique_ptr<cache::LayeredCache> cache_;
+};
+
+TEST_F(ResultCacheTest, ServesTheSameAnswerUntilAWriteThenNeverTheOldOne) {
+  OverlapReranker reranker;
+  TextSearchOptions o;
+  o.text = "memory scheduler";
+  o.limit = 5;
+  o.rerank = RerankMode::kOn;
+  auto first = SearchText(*coll_, &embedder_, &reranker, o, cache_.get());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->cached);
+  ASSERT_TRUE(first->reranked);
+  const int calls = reranker.calls;
+
+  auto second = SearchText(*coll_, &embedder_, &reranker, o, cache_.get());
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->cached);
+  EXPECT_EQ(reranker.calls, calls) << "a hit must not run the cross-encoder";
+  EXPECT_TRUE(second->reranked);
+  EXPECT_EQ(second->response.query_terms, first->response.query_terms);
+  ASSERT_EQ(Ids(*second), Ids(*first));
+  for (size_t i = 0; i < first->response.hits.size(); ++i) {
+    EXPECT_EQ(second->response.hits[i].score, first->response.hits[i].score);
+    EXPECT_EQ(second->response.hits[i].chunk.text, first->response.hits[i].chunk.text);
+    EXPECT_EQ(second->response.hits[i].chunk.doc_id, first->response.hits[i].chunk.doc_id);
+  }
+  // Another page, another text: other entries.
+  TextSearchOptions paged = o;
+  paged.offset = 1;
+  EXPECT_FALSE(SearchText(*coll_, &embedder_, &reranker, paged, cache_.get())->cached);
+  TextSearchOptions other = o;
+  other.text = "memory scheduler socket";
+  EXPECT_FALSE(SearchText(*coll_, &embedder_, &reranker, other, cache_.get())->cached);
+
+  // A write makes the cached page unreachable: the new best document shows up.
+  Document d;
+  d.doc_id = "fresh";
+  d.source = "fresh";
+  d.text = "memory scheduler memory scheduler";
+  EmbedderChunkAdapter adapter(&embedder_);
+  ASSERT_TRUE(coll_->Upsert({d}, &adapter).ok());
+  auto third = SearchText(*coll_, &embedder_, &reranker, o, cache_.get());
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE(third->cached);
+  ASSERT_FALSE(third->response.hits.empty());
+  EXPECT_EQ(third->response.hits[0].chunk.doc_id, "fresh");
+  EXPECT_TRUE(SearchText(*coll_, &embedder_, &reranker, o, cache_.get())->cached);
+
+  // And a delete takes it away again.
+  ASSERT_TRUE(coll_->DeleteDocument("fresh").ok());
+  auto fourth = SearchText(*coll_, &embedder_, &reranker, o, cache_.get());
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_FALSE(fourth->cached);
+  EXPECT_EQ(Ids(*fourth), Ids(*first));
+  const cache::CacheStats stats = cache_->Stats();
+  EXPECT_EQ(stats.kinds[static_cast<size_t>(cache::Kind::kSearchResult)].memory_hits, 2u);
+}
+
+TEST_F(ResultCacheTest, WithoutTextTheHitCarriesIdsAndScoresOnly) {
+  TextSearchOptions o;
+  o.text = "socket buffer";
+  o.with_text = false;
+  auto first = SearchText(*coll_, &embedder_, nullptr, o, cache_.get());
+  ASSERT_TRUE(first.ok());
+  o.with_text = true;  // the same ranking: served from the cache, chunks read afresh
+  auto second = SearchText(*coll_, &embedder_, nullptr, o, cache_.get());
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->cached);
+  ASSERT_EQ(Ids(*second), Ids(*first));
+  for (const auto& hit : second->response.hits) EXPECT_FALSE(hit.chunk.text.empty());
+}
+
+TEST_F(ResultCacheTest, KeysDifferByEveryOptionAndCollection) {
+  OverlapReranker reranker;
+  TextSearchOptions base;
+  base.text = "memory pages";
+  base.rerank = RerankMode::kAuto;
+  std::vector<TextSearchOptions> variants(14, base);
+  variants[1].limit = 11;
+  variants[2].offset = 3;
+  variants[3].mode = Mode::kDense;
+  variants[4].mode = Mode::kSparse;
+  variants[5].fusion = FusionMethod::kDbsf;
+  variants[6].rrf_k = 60;
+  variants[7].weights = {0.7f, 0.3f};
+  variants[8].prefetch_limit = 80;
+  variants[9].rerank = RerankMode::kOn;
+  variants[10].rerank_top = 30;
+  variants[11].hnsw_ef = 200;
+  variants[12].exact = true;
+  variants[13].oversampling = 2.0f;
+  std::set<std::string> keys;
+  for (const auto& v : variants) {
+    keys.insert(ResultCacheKey(*coll_, coll_->version(), &embedder_, &reranker, v));
+  }
+  EXPECT_EQ(keys.size(), variants.size());
+  EXPECT_TRUE(keys.count(ResultCacheKey(*coll_, coll_->version(), &embedder_, &reranker, base)));
+  EXPECT_FALSE(keys.count(ResultCacheKey(*coll_, coll_->version() + 1, &embedder_, &reranker, base)));
+  // BM25 sees a bag of analysed terms: a sparse query differing only in case,
+  // spacing and word order has the same key.
+  TextSearchOptions sparse = base;
+  sparse.mode = Mode::kSparse;
+  sparse.rerank = RerankMode::kOff;
+  TextSearchOptions reworded = sparse;
+  reworded.text = "Pages   MEMORY";
+  EXPECT_EQ(ResultCacheKey(*coll_, 7, nullptr, nullptr, sparse),
+            ResultCacheKey(*coll_, 7, nullptr, nullptr, reworded));
+  // A collection of the same name made again (new uid) never shares entries.
+  const uint64_t version = coll_->version();
+  const std::string before = ResultCacheKey(*coll_, version, nullptr, nullptr, sparse);
+  std::string uid = coll_->uid();
+  ASSERT_TRUE(engine_->DropCollection("c").ok());
+  CollectionOptions co;
+  Collection* again = std::move(engine_->GetOrCreateCollection("c", co)).value();
+  EXPECT_NE(again->uid(), uid);
+  EXPECT_NE(ResultCacheKey(*again, version, nullptr, nullptr, sparse), before);
+  coll_ = again;
+}
+
+TEST(ResultCacheCodec, RoundTripsAndRejectsDamage) {
+  TextSearchResult r;
+  r.reranked = true;
+  r.response.query_terms = {"memori", "page"};
+  for (uint64_t id = 0; id < 5; ++id) {
+    SearchHit hit;
+    hit.point_id = id * 1000 + 7;
+    hit.score = 1.5f / static_cast<float>(id + 1);
+    r.response.hits.push_back(hit);
+  }
+  const std::string bytes = EncodeCachedResult(r);
+  TextSearchResult back;
+  ASSERT_TRUE(DecodeCachedResult(bytes, &back));
+  EXPECT_TRUE(back.reranked);
+  EXPECT_FALSE(back.rerank_skipped);
+  EXPECT_EQ(back.response.query_terms, r.response.query_terms);
+  ASSERT_EQ(back.response.hits.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(back.response.hits[i].point_id, r.response.hits[i].point_id);
+    EXPECT_EQ(back.response.hits[i].score, r.response.hits[i].score);
+  }
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_FALSE(DecodeCachedResult(bytes.substr(0, cut), &back)) << cut;
+  }
+  EXPECT_FALSE(DecodeCachedResult(bytes + "x", &back));
+  std::string bad = bytes;
+  bad[0] = 'X';
+  EXPECT_FALSE(DecodeCachedResult(bad, &back));
+  bad = bytes;
+  bad[5] = '\xff';  // hit count far beyond the bytes
+  EXPECT_FALSE(DecodeCachedResult(bad, &back));
+}
+
+}  // namespace
+}  // namespace quarry::search

@@ -223,6 +223,15 @@ json QuarryOptionsJson(const CollectionOptions& options) {
           {"remove_stop_words", options.remove_stop_words}};
 }
 
+// Qdrant's payload_schema: the payload indexes.
+json PayloadSchemaJson(const CollectionInfo& info) {
+  json schema = json::object();
+  for (const auto& index : info.payload_indexes) {
+    schema[index.field] = {{"data_type", PayloadIndexTypeName(index.type)}, {"points", index.points}};
+  }
+  return schema;
+}
+
 // Qdrant's CollectionInfo, as far as a Quarry collection maps onto it.
 json QdrantCollectionInfo(const CollectionInfo& info) {
   json vectors = json::object();
@@ -266,7 +275,7 @@ json QdrantCollectionInfo(const CollectionInfo& info) {
           {"max_optimization_threads", 1}}},
         {"wal_config", {{"wal_capacity_mb", 32}, {"wal_segments_ahead", 0}}},
         {"quantization_config", nullptr}}},
-      {"payload_schema", json::object()},
+      {"payload_schema", PayloadSchemaJson(info)},
       {"quarry",
        {{"documents", info.documents},
         {"chunks", info.chunks},
@@ -299,6 +308,17 @@ json StatsJson(const CollectionInfo& info) {
           {"options", QuarryOptionsJson(info.options)}};
 }
 
+// Adds the keys of a chunk's metadata (JSON object text) to `object`, keeping
+// the keys it has (a hit's fixed fields win over metadata of the same name).
+void AddMetadata(const std::string& metadata, json* object) {
+  if (metadata.empty()) return;
+  json parsed = json::parse(metadata, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return;
+  for (auto it = parsed.begin(); it != parsed.end(); ++it) {
+    if (!object->contains(it.key())) (*object)[it.key()] = std::move(it.value());
+  }
+}
+
 Result<Document> ToDocument(const DocumentInput& input, size_t index) {
   std::string parse_source = input.source.empty() ? input.id : input.source;
   Result<Document> parsed = Status::Internal("unparsed");
@@ -315,6 +335,7 @@ Result<Document> ToDocument(const DocumentInput& input, size_t index) {
   doc.doc_id = input.id;
   doc.source = input.source;
   if (input.title) doc.title = *input.title;
+  doc.metadata = input.metadata;
   return doc;
 }
 
@@ -475,11 +496,75 @@ void ApiService::AddRoutes() {
   r.Add("DELETE", "/collections/{name}/documents/{id}", Access::kWrite,
         bind(&ApiService::DeleteDocument));
   r.Add("POST", "/collections/{name}/search", Access::kRead, bind(&ApiService::Search));
+  r.Add("PUT", "/collections/{name}/index", Access::kWrite, bind(&ApiService::CreatePayloadIndex));
+  r.Add("DELETE", "/collections/{name}/index/{field}", Access::kWrite,
+        bind(&ApiService::DeletePayloadIndex));
   r.Add("GET", "/v1/models", Access::kRead, bind(&ApiService::ListModels));
   r.Add("POST", "/v1/embeddings", Access::kRead, bind(&ApiService::OpenAiEmbeddings));
   r.Add("POST", "/v1/rerank", Access::kRead, bind(&ApiService::OpenAiRerank));
   r.Add("POST", "/embed", Access::kRead, bind(&ApiService::TeiEmbed));
   r.Add("POST", "/rerank", Access::kRead, bind(&ApiService::TeiRerank));
+}
+
+void ApiService::AddCacheMetrics() {
+  cache::LayeredCache* c = options_.cache;
+  using KindField = uint64_t cache::KindStats::*;
+  auto per_kind = [c](std::vector<std::pair<const char*, KindField>> layers) {
+    return [c, layers] {
+      const cache::CacheStats stats = c->Stats();
+      std::vector<GaugeSample> samples;
+      for (size_t kind = 0; kind < cache::kKindCount; ++kind) {
+        for (const auto& [layer, field] : layers) {
+          samples.push_back({{{"layer", layer}, {"kind", cache::KindName(static_cast<cache::Kind>(kind))}},
+                             static_cast<double>(stats.kinds[kind].*field)});
+        }
+      }
+      return samples;
+    };
+  };
+  metrics_.AddCounterCollector(
+      "quarry_cache_hits_total", "Cache hits by layer (memory, redis) and kind.",
+      per_kind({{"memory", &cache::KindStats::memory_hits}, {"redis", &cache::KindStats::redis_hits}}));
+  metrics_.AddCounterCollector("quarry_cache_misses_total",
+                               "Cache misses by layer (memory, redis) and kind.",
+                               per_kind({{"memory", &cache::KindStats::memory_misses},
+                                         {"redis", &cache::KindStats::redis_misses}}));
+  metrics_.AddGaugeCollector("quarry_cache_hit_ratio", "Hits over lookups, both layers, by kind.",
+                             [c] {
+                               const cache::CacheStats stats = c->Stats();
+                               std::vector<GaugeSample> samples;
+                               for (size_t kind = 0; kind < cache::kKindCount; ++kind) {
+                                 const auto k = static_cast<cache::Kind>(kind);
+                                 samples.push_back({{{"kind", cache::KindName(k)}}, stats.HitRate(k)});
+                               }
+                               return samples;
+                             });
+  auto scalar = [c](auto field) {
+    return [c, field] {
+      return std::vector<GaugeSample>{{{}, static_cast<double>(c->Stats().*field)}};
+    };
+  };
+  metrics_.AddGaugeCollector("quarry_cache_memory_bytes", "Bytes held by the memory layer.",
+                             scalar(&cache::CacheStats::memory_bytes));
+  metrics_.AddGaugeCollector("quarry_cache_memory_budget_bytes", "Byte budget of the memory layer.",
+                             scalar(&cache::CacheStats::memory_budget));
+  metrics_.AddGaugeCollector("quarry_cache_memory_items", "Entries in the memory layer.",
+                             scalar(&cache::CacheStats::memory_items));
+  metrics_.AddCounterCollector("quarry_cache_evictions_total",
+                               "Entries evicted from the memory layer by its byte budget.",
+                               scalar(&cache::CacheStats::evictions));
+  metrics_.AddGaugeCollector("quarry_cache_redis_up", "1 when the last Redis command succeeded.",
+                             [c] {
+                               const cache::CacheStats stats = c->Stats();
+                               return std::vector<GaugeSample>{
+                                   {{}, stats.redis_configured && stats.redis_up ? 1.0 : 0.0}};
+                             });
+  metrics_.AddCounterCollector("quarry_cache_redis_errors_total",
+                               "Failed Redis commands and connects (timeouts, refused, garbage).",
+                               scalar(&cache::CacheStats::redis_errors));
+  metrics_.AddCounterCollector("quarry_cache_redis_skipped_total",
+                               "Redis calls skipped while it was down or every connection busy.",
+                               scalar(&cache::CacheStats::redis_skipped));
 }
 
 void ApiService::AddMetrics() {
@@ -490,6 +575,14 @@ void ApiService::AddMetrics() {
       "quarry_http_request_duration_seconds",
       "Time from a complete request to its response (queueing included), in seconds.",
       {"method", "route", "status"}, DefaultLatencyBuckets());
+  stage_seconds_ = metrics_.AddHistogram(
+      "quarry_search_stage_duration_seconds",
+      "Time spent in each stage of a computed (not cached) text search, in seconds.", {"stage"},
+      DefaultLatencyBuckets());
+  searches_total_ = metrics_.AddCounter("quarry_searches_total",
+                                        "Text searches answered, by outcome (computed, cached).",
+                                        {"outcome"});
+  if (options_.cache != nullptr) AddCacheMetrics();
   metrics_.AddGaugeCollector("process_resident_memory_bytes", "Resident memory size in bytes.", [] {
     return std::vector<GaugeSample>{{{}, static_cast<double>(ProcessResidentBytes())}};
   });
@@ -813,16 +906,23 @@ HttpResponse ApiService::GetDocument(RouteContext& ctx) {
   json list = json::array();
   std::string title;
   std::string source;
+  json metadata = json::object();
   for (const Chunk& chunk : *chunks) {
     title = chunk.title;
     source = chunk.source;
+    AddMetadata(chunk.metadata, &metadata);
     list.push_back({{"chunk_index", chunk.chunk_index},
                     {"section", chunk.section},
                     {"begin", chunk.begin},
                     {"end", chunk.end},
                     {"text", chunk.text}});
   }
-  return Ok({{"id", ctx.params[1]}, {"title", title}, {"source", source}, {"chunks", list}}, start);
+  return Ok({{"id", ctx.params[1]},
+             {"title", title},
+             {"source", source},
+             {"metadata", metadata},
+             {"chunks", list}},
+            start);
 }
 
 HttpResponse ApiService::DeleteDocument(RouteContext& ctx) {
@@ -863,6 +963,7 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
                                         ? (decoded->using_vector.empty() ? "sparse" : "dense")
                                         : decoded->mode);
   options.rerank = *search::ParseRerankMode(decoded->rerank);
+  options.filter = decoded->filter;
   std::shared_lock lock(collections_mu_);
   auto collection = OpenCollection(ctx.params[0]);
   if (!collection.ok()) {
@@ -909,10 +1010,19 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
     }
     reranker = models_->rerankers()[0].reranker.get();
   }
-  auto result = search::SearchText(**collection, embedder, reranker, options);
+  auto result = search::SearchText(**collection, embedder, reranker, options, options_.cache);
   if (!result.ok()) {
     return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(result.status()),
                          result.status().message(), SecondsSince(start));
+  }
+  searches_total_->With({result->cached ? "cached" : "computed"}).Increment();
+  if (!result->cached) {
+    const std::pair<const char*, double> stages[] = {
+        {"embed", result->embed_ms}, {"dense", result->dense_ms}, {"sparse", result->sparse_ms},
+        {"fuse", result->fuse_ms},   {"rerank", result->rerank_ms}};
+    for (const auto& [stage, ms] : stages) {
+      if (ms > 0) stage_seconds_->With({stage}).Observe(ms / 1000.0);
+    }
   }
   const SearchResponse* response = &result->response;
   json hits = json::array();
@@ -927,6 +1037,7 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
       item["begin"] = hit.chunk.begin;
       item["end"] = hit.chunk.end;
       item["text"] = hit.chunk.text;
+      AddMetadata(hit.chunk.metadata, &item);
     }
     hits.push_back(std::move(item));
   }
@@ -934,12 +1045,51 @@ HttpResponse ApiService::Search(RouteContext& ctx) {
              {"query_terms", response->query_terms},
              {"took_ms", response->took_ms},
              {"reranked", result->reranked},
+             {"cached", result->cached},
              {"stages_ms", {{"embed", result->embed_ms},
                             {"dense", result->dense_ms},
                             {"sparse", result->sparse_ms},
                             {"fuse", result->fuse_ms},
                             {"rerank", result->rerank_ms}}}},
             start);
+}
+
+// ---- payload indexes (Qdrant) ----
+
+HttpResponse ApiService::CreatePayloadIndex(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseJsonObject(ctx.request.body, options_.limits.max_json_depth);
+  if (!body.ok()) return ErrorResponse(ErrorStyle::kQdrant, 400, body.status().message());
+  auto decoded = DecodeCreateIndex(*body);
+  if (!decoded.ok()) return ErrorResponse(ErrorStyle::kQdrant, 400, decoded.status().message());
+  std::shared_lock lock(collections_mu_);
+  auto collection = OpenCollection(ctx.params[0]);
+  if (!collection.ok()) {
+    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(collection.status()),
+                         collection.status().message(), SecondsSince(start));
+  }
+  Status created = (*collection)->CreatePayloadIndex(decoded->field_name, decoded->type);
+  if (!created.ok()) {
+    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(created), created.message(),
+                         SecondsSince(start));
+  }
+  return Ok({{"operation_id", 0}, {"status", "completed"}}, start);
+}
+
+HttpResponse ApiService::DeletePayloadIndex(RouteContext& ctx) {
+  auto start = Clock::now();
+  std::shared_lock lock(collections_mu_);
+  auto collection = OpenCollection(ctx.params[0]);
+  if (!collection.ok()) {
+    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(collection.status()),
+                         collection.status().message(), SecondsSince(start));
+  }
+  Status deleted = (*collection)->DeletePayloadIndex(ctx.params[1]);
+  if (!deleted.ok()) {
+    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(deleted), deleted.message(),
+                         SecondsSince(start));
+  }
+  return Ok({{"operation_id", 0}, {"status", "completed"}}, start);
 }
 
 HttpResponse ApiService::CollectionStats(RouteContext& ctx) {

@@ -8,7 +8,8 @@
 //     /collections/{name}, GET /collections/{name}/exists
 //   Quarry documents: POST /collections/{name}/documents,
 //     GET|DELETE /collections/{name}/documents/{id}, POST /collections/{name}/search,
-//     GET /collections/{name}/stats
+//     GET /collections/{name}/stats; Qdrant payload indexes: PUT
+//     /collections/{name}/index, DELETE /collections/{name}/index/{field}
 //   Models: GET /v1/models, POST /v1/embeddings (OpenAI), POST /v1/rerank
 //     (Cohere/Jina), POST /embed and POST /rerank (TEI)
 //
@@ -34,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/cache.h"
 #include "embed/embedder.h"
 #include "quarry/engine.h"
 #include "server/http_server.h"
@@ -83,6 +85,10 @@ struct ApiOptions {
   std::string read_only_api_key;  // empty: none
   DecodeLimits limits;
   bool access_log = true;  // one JSON line per request to stderr (off with QUARRY_LOG=quiet)
+  // Search results are cached here (and the models' embeddings, when they are
+  // wrapped in embed::CachingEmbedder); its statistics go to /metrics. Not
+  // owned; null: no cache.
+  cache::LayeredCache* cache = nullptr;
 };
 
 class ApiService {
@@ -110,6 +116,7 @@ class ApiService {
  private:
   void AddRoutes();
   void AddMetrics();
+  void AddCacheMetrics();
 
   HttpResponse Root(RouteContext& ctx);
   HttpResponse Metrics(RouteContext& ctx);
@@ -122,6 +129,8 @@ class ApiService {
   HttpResponse GetDocument(RouteContext& ctx);
   HttpResponse DeleteDocument(RouteContext& ctx);
   HttpResponse Search(RouteContext& ctx);
+  HttpResponse CreatePayloadIndex(RouteContext& ctx);
+  HttpResponse DeletePayloadIndex(RouteContext& ctx);
   HttpResponse CollectionStats(RouteContext& ctx);
   HttpResponse ListModels(RouteContext& ctx);
   HttpResponse OpenAiEmbeddings(RouteContext& ctx);
@@ -139,6 +148,8 @@ class ApiService {
   MetricsRegistry metrics_;
   Family<Counter>* requests_total_ = nullptr;
   Family<Histogram>* request_seconds_ = nullptr;
+  Family<Histogram>* stage_seconds_ = nullptr;  // search stages: embed, dense, sparse, fuse, rerank
+  Family<Counter>* searches_total_ = nullptr;   // by outcome: computed, cached
   std::atomic<const HttpServer*> server_{nullptr};
   std::atomic<bool> ready_{true};
   // Shared by every use of a Collection*, exclusive to create or drop one

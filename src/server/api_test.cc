@@ -323,8 +323,8 @@ TEST_F(ApiTest, DocumentErrors) {
                     "exactly one");
   ExpectQdrantError(Call("POST", path, R"({"documents": [{"id": "a", "text": "   "}]})"), 400,
                     "documents[0]");
-  ExpectQdrantError(Call("POST", path, R"({"documents": [{"id": "a", "text": "x", "metadata": {"k": 1}}]})"),
-                    400, "metadata");
+  ExpectQdrantError(Call("POST", path, R"({"documents": [{"id": "a", "text": "x", "metadata": [1]}]})"),
+                    400, "documents[0].metadata: expected an object");
   json many = {{"documents", json::array()}};
   for (int doc_idx = 0; doc_idx < 51; ++doc_idx) {
     many["documents"].push_back({{"id", std::to_string(doc_idx)}, {"text", "t"}});
@@ -346,6 +346,102 @@ TEST_F(ApiTest, SearchErrors) {
   ExpectQdrantError(Call("POST", path, R"({"query": "x", "limit": "10"})"), 400, "limit");
   ExpectQdrantError(Call("POST", path, R"({"query": "x", "top_k": 3})"), 400, "unknown field 'top_k'");
   ExpectQdrantError(Call("POST", path, R"({"query": "x", "using": "dense"})"), 400, "has no vector");
+}
+
+// Metadata goes in with documents, comes back in hits (its keys beside the
+// fixed fields, which win), and filters searches in every mode.
+TEST_F(ApiTest, FilteredSearchAndMetadata) {
+  AddStubModels();
+  StartServer();
+  ASSERT_EQ(Call("PUT", "/collections/meta", R"({"vectors": {"size": 8, "distance": "Cosine"}})").status, 200);
+  json docs = {{"documents",
+                {{{"id", "a"}, {"text", "vacuum alpha"},
+                  {"metadata", {{"lang", "en"}, {"year", 2020}, {"tags", {"db", "pg"}}, {"title", "hidden"}}}},
+                 {{"id", "b"}, {"text", "vacuum beta"}, {"metadata", {{"lang", "de"}, {"year", 2022}}}},
+                 {{"id", "c"}, {"text", "vacuum gamma"}}}}};
+  auto upsert = Call("POST", "/collections/meta/documents", docs.dump());
+  ASSERT_EQ(upsert.status, 200) << upsert.body;
+  auto all = Call("POST", "/collections/meta/search", R"({"query": "vacuum", "limit": 10})");
+  ASSERT_EQ(all.status, 200) << all.body;
+  auto hits = all.Json()["result"]["hits"];
+  ASSERT_EQ(hits.size(), 3u);
+  for (const json& hit : hits) {
+    if (hit["doc_id"] == "a") {
+      EXPECT_EQ(hit["lang"], "en");
+      EXPECT_EQ(hit["year"], 2020);
+      EXPECT_EQ(hit["tags"], json({"db", "pg"}));
+      EXPECT_NE(hit["title"], "hidden");  // the fixed field wins
+    } else if (hit["doc_id"] == "c") {
+      EXPECT_FALSE(hit.contains("lang"));
+    }
+  }
+  auto doc = Call("GET", "/collections/meta/documents/b").Json()["result"];
+  EXPECT_EQ(doc["metadata"], json({{"lang", "de"}, {"year", 2022}}));
+
+  auto ids = [&](const std::string& body) {
+    auto response = Call("POST", "/collections/meta/search", body);
+    EXPECT_EQ(response.status, 200) << body << " -> " << response.body;
+    const json answer = response.Json();
+    std::vector<std::string> out;
+    for (const json& hit : answer["result"]["hits"]) out.push_back(hit["doc_id"]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids(R"({"query": "vacuum", "filter": {"must": [{"key": "lang", "match": {"value": "en"}}]}})"),
+            V{"a"});
+  EXPECT_EQ(ids(R"({"query": "vacuum", "filter": {"must_not": [{"key": "year", "range": {"gte": 2021}}]}})"),
+            (V{"a", "c"}));
+  EXPECT_EQ(ids(R"({"query": "vacuum", "filter": {"should": [{"is_empty": {"key": "lang"}},
+                                                            {"key": "tags", "match": {"any": ["pg"]}}]}})"),
+            (V{"a", "c"}));
+  // Dense and hybrid apply it to every retriever.
+  EXPECT_EQ(ids(R"({"query": "vacuum", "using": "default",
+                    "filter": {"must": [{"key": "lang", "match": {"except": ["en"]}}]}})"),
+            V{"b"});
+  EXPECT_EQ(ids(R"({"query": "vacuum", "mode": "hybrid",
+                    "filter": {"must": [{"key": "doc_id", "match": {"any": ["b", "c"]}}]}})"),
+            (V{"b", "c"}));
+  ExpectQdrantError(Call("POST", "/collections/meta/search",
+                         R"({"query": "vacuum", "filter": {"must": [{"key": "year", "range": {"gt": "x"}}]}})"),
+                    400, "filter.must[0].range.gt: expected a number");
+  ExpectQdrantError(Call("POST", "/collections/meta/search", R"({"query": "vacuum", "filter": [1]})"), 400,
+                    "filter: expected an object");
+}
+
+TEST_F(ApiTest, PayloadIndexRoutes) {
+  StartServer();
+  CreateDocsCollection();
+  json docs = {{"documents",
+                {{{"id", "m1"}, {"text", "index me please"}, {"metadata", {{"lang", "en"}, {"n", 1}}}},
+                 {{"id", "m2"}, {"text", "index me too"}, {"metadata", {{"lang", "fr"}, {"n", 2}}}}}}};
+  ASSERT_EQ(Call("POST", "/collections/docs/documents", docs.dump()).status, 200);
+  auto created = Call("PUT", "/collections/docs/index", R"({"field_name": "lang", "field_schema": "keyword"})");
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(created.Json()["result"]["status"], "completed");
+  ASSERT_EQ(Call("PUT", "/collections/docs/index?wait=true",
+                 R"({"field_name": "n", "field_schema": {"type": "integer", "range": true}})")
+                .status,
+            200);
+  auto schema = Call("GET", "/collections/docs").Json()["result"]["payload_schema"];
+  EXPECT_EQ(schema, json::parse(R"({"lang": {"data_type": "keyword", "points": 2},
+                                     "n": {"data_type": "integer", "points": 2}})"));
+  auto search = Call("POST", "/collections/docs/search",
+                     R"({"query": "index", "filter": {"must": [{"key": "lang", "match": {"value": "fr"}},
+                                                               {"key": "n", "range": {"gte": 2}}]}})");
+  ASSERT_EQ(search.status, 200) << search.body;
+  ASSERT_EQ(search.Json()["result"]["hits"].size(), 1u);
+  EXPECT_EQ(search.Json()["result"]["hits"][0]["doc_id"], "m2");
+  ExpectQdrantError(Call("PUT", "/collections/docs/index", R"({"field_name": "lang", "field_schema": "geo"})"),
+                    400, "field_schema: 'geo' indexes are not supported");
+  ExpectQdrantError(Call("PUT", "/collections/docs/index", R"({"field_schema": "keyword"})"), 400,
+                    "missing field 'field_name'");
+  ExpectQdrantError(Call("PUT", "/collections/none/index", R"({"field_name": "a", "field_schema": "bool"})"),
+                    404, "does not exist");
+  auto dropped = Call("DELETE", "/collections/docs/index/lang");
+  ASSERT_EQ(dropped.status, 200) << dropped.body;
+  ExpectQdrantError(Call("DELETE", "/collections/docs/index/lang"), 404, "no payload index");
+  EXPECT_EQ(Call("GET", "/collections/docs").Json()["result"]["payload_schema"].size(), 1u);
 }
 
 TEST_F(ApiTest, DenseVectorsEmbedOnUpsert) {
@@ -855,6 +951,51 @@ TEST_F(TinyModelApiTest, EmbeddingsAndRerankWithRealModels) {
   auto search = Call("POST", "/collections/real/search", R"({"query": "a lazy dog", "using": "default"})");
   ASSERT_EQ(search.status, 200) << search.body;
   EXPECT_EQ(search.Json()["result"]["hits"][0]["doc_id"], "2");
+}
+
+}  // namespace
+}  // namespace quarry::server
+
+namespace quarry::server {
+namespace {
+
+// The result cache behind /collections/{name}/search: a repeat is served from
+// it, a write makes it compute afresh, and /metrics counts both.
+TEST_F(ApiTest, SearchResultCacheAndItsMetrics) {
+  cache::CacheOptions cache_options;
+  cache_options.memory_bytes = 1 << 20;
+  auto cache = std::move(cache::LayeredCache::Open(cache_options)).value();
+  ApiOptions options;
+  options.cache = cache.get();
+  StartServer(options);
+  CreateDocsCollection();
+  const std::string query = R"({"query": "vacuum dead tuples", "limit": 2})";
+  auto first = Call("POST", "/collections/docs/search", query).Json()["result"];
+  auto second = Call("POST", "/collections/docs/search", query).Json()["result"];
+  EXPECT_EQ(first["cached"], false);
+  EXPECT_EQ(second["cached"], true);
+  EXPECT_EQ(second["hits"], first["hits"]);
+  json more = {{"documents", {{{"id", "more"}, {"text", "Vacuum vacuum dead tuples dead tuples."}}}}};
+  ASSERT_EQ(Call("POST", "/collections/docs/documents", more.dump()).status, 200);
+  auto third = Call("POST", "/collections/docs/search", query).Json()["result"];
+  EXPECT_EQ(third["cached"], false);
+  EXPECT_EQ(third["hits"][0]["doc_id"], "more");
+
+  const std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("quarry_searches_total{outcome=\"cached\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("quarry_searches_total{outcome=\"computed\"} 2\n"), std::string::npos);
+  EXPECT_NE(metrics.find("# TYPE quarry_cache_hits_total counter\n"), std::string::npos);
+  EXPECT_NE(metrics.find("quarry_cache_hits_total{layer=\"memory\",kind=\"search_result\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("quarry_cache_hit_ratio{kind=\"search_result\"} 0.333"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("quarry_cache_redis_up 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("quarry_search_stage_duration_seconds_count{stage=\"sparse\"} 2\n"),
+            std::string::npos);
+  server_->Stop();  // the service points to the cache: both go before it
+  server_.reset();
+  service_.reset();
 }
 
 }  // namespace

@@ -120,7 +120,13 @@ Family<Histogram>* MetricsRegistry::AddHistogram(std::string name, std::string h
 void MetricsRegistry::AddGaugeCollector(std::string name, std::string help,
                                         std::function<std::vector<GaugeSample>()> collect) {
   std::lock_guard lock(mu_);
-  collectors_.push_back({std::move(name), std::move(help), std::move(collect)});
+  collectors_.push_back({std::move(name), std::move(help), std::move(collect), "gauge"});
+}
+
+void MetricsRegistry::AddCounterCollector(std::string name, std::string help,
+                                          std::function<std::vector<GaugeSample>()> collect) {
+  std::lock_guard lock(mu_);
+  collectors_.push_back({std::move(name), std::move(help), std::move(collect), "counter"});
 }
 
 std::string MetricsRegistry::Expose() const {
@@ -163,7 +169,7 @@ std::string MetricsRegistry::Expose() const {
     });
   }
   for (const auto& collector : collectors_) {
-    AppendHeader(collector.name, collector.help, "gauge", &out);
+    AppendHeader(collector.name, collector.help, collector.type, &out);
     for (const GaugeSample& sample : collector.collect()) {
       out += collector.name;
       if (!sample.labels.empty()) {

@@ -129,6 +129,9 @@ class MetricsRegistry {
   // A gauge whose samples `collect` returns at each exposition.
   void AddGaugeCollector(std::string name, std::string help,
                          std::function<std::vector<GaugeSample>()> collect);
+  // The same for a counter kept elsewhere (monotonic; exposed as TYPE counter).
+  void AddCounterCollector(std::string name, std::string help,
+                           std::function<std::vector<GaugeSample>()> collect);
 
   // Prometheus text exposition format; Content-Type
   // "text/plain; version=0.0.4; charset=utf-8".
@@ -139,6 +142,7 @@ class MetricsRegistry {
     std::string name;
     std::string help;
     std::function<std::vector<GaugeSample>()> collect;
+    const char* type = "gauge";
   };
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "embed/caching_embedder.h"
 #include "embed/embedder.h"
 #include "model/linear.h"
 #include "model/model_config.h"
@@ -55,7 +56,7 @@ Result<std::function<size_t(std::string_view)>> TokenCounter(const std::filesyst
   });
 }
 
-Status LoadModels(const ServeConfig& config, ModelRegistry* models) {
+Status LoadModels(const ServeConfig& config, cache::LayeredCache* cache, ModelRegistry* models) {
   QUARRY_ASSIGN_OR_RETURN(model::Precision precision, model::ParsePrecision(config.precision));
   if (!model::PrecisionSupported(precision)) {
     LogWarning("precision " + config.precision + " is not native on this CPU; it will be slow");
@@ -81,7 +82,11 @@ Status LoadModels(const ServeConfig& config, ModelRegistry* models) {
     } else {
       auto loaded = embed::OpenLocalEmbedder(dir, options);
       if (!loaded.ok()) return loaded.status().WithContext(dir);
-      EmbeddingModel model{std::move(loaded).value(), false, count_tokens};
+      std::unique_ptr<embed::Embedder> embedder = std::move(loaded).value();
+      if (cache != nullptr) {
+        embedder = std::make_unique<embed::CachingEmbedder>(std::move(embedder), cache);
+      }
+      EmbeddingModel model{std::move(embedder), false, count_tokens};
       std::string id = model.embedder->model_id();
       model.allow_dimensions = std::find(config.dimension_models.begin(),
                                          config.dimension_models.end(),
@@ -118,11 +123,18 @@ int Serve(const ServeConfig& config) {
   auto engine = Engine::Open(engine_options);
   if (!engine.ok()) return Fail(engine.status().message());
 
+  std::unique_ptr<cache::LayeredCache> cache;
+  if (config.cache.memory_bytes > 0 || !config.cache.redis_url.empty()) {
+    auto opened = cache::LayeredCache::Open(config.cache);
+    if (!opened.ok()) return Fail("cache: " + opened.status().message());
+    cache = std::move(opened).value();
+  }
   ModelRegistry models;
-  Status loaded = LoadModels(config, &models);
+  Status loaded = LoadModels(config, cache.get(), &models);
   if (!loaded.ok()) return Fail(loaded.message());
 
   ApiOptions api_options;
+  api_options.cache = cache.get();
   api_options.api_key = config.api_key;
   api_options.read_only_api_key = config.read_only_api_key;
   ApiService service(engine->get(), &models, api_options);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/json_path.h"
 #include "server/http.h"
 
 namespace quarry::server {
@@ -461,11 +462,7 @@ Result<DocumentsRequest> DecodeDocumentsRequest(const nlohmann::json& body,
     QUARRY_RETURN_IF_ERROR(GetString(item, "source", &doc.source, false, name));
     if (auto it = item.find("metadata"); it != item.end() && !it->is_null()) {
       if (!it->is_object()) return WrongType(name + ".metadata", "an object", *it);
-      if (!it->empty()) {
-        return Invalid(name + ".metadata",
-                       "document metadata cannot be stored yet (payloads come with the points "
-                       "API); send an empty object or leave it out");
-      }
+      if (!it->empty()) doc.metadata = it->dump(-1, ' ', false, json::error_handler_t::replace);
     }
     request.documents.push_back(std::move(doc));
   }
@@ -475,7 +472,7 @@ Result<DocumentsRequest> DecodeDocumentsRequest(const nlohmann::json& body,
 Result<SearchBody> DecodeSearchBody(const nlohmann::json& body) {
   QUARRY_RETURN_IF_ERROR(
       OnlyKeys(body, {"query", "limit", "offset", "with_text", "using", "params", "mode", "rerank",
-                      "rerank_top", "fusion"}, ""));
+                      "rerank_top", "fusion", "filter"}, ""));
   SearchBody search;
   QUARRY_RETURN_IF_ERROR(GetString(body, "query", &search.query, true));
   std::optional<int64_t> limit;
@@ -527,6 +524,9 @@ Result<SearchBody> DecodeSearchBody(const nlohmann::json& body) {
       return WrongType("fusion", "\"rrf\", \"dbsf\" or {\"rrf\": {...}}", *fusion);
     }
   }
+  if (auto filter = body.find("filter"); filter != body.end() && !filter->is_null()) {
+    QUARRY_ASSIGN_OR_RETURN(search.filter, DecodeFilter(*filter, "filter"));
+  }
   if (auto params = body.find("params"); params != body.end() && !params->is_null()) {
     if (!params->is_object()) return WrongType("params", "an object", *params);
     QUARRY_RETURN_IF_ERROR(OnlyKeys(*params, {"hnsw_ef", "exact"}, "params"));
@@ -536,6 +536,225 @@ Result<SearchBody> DecodeSearchBody(const nlohmann::json& body) {
     QUARRY_RETURN_IF_ERROR(GetBool(*params, "exact", &search.exact, "params"));
   }
   return search;
+}
+
+// ---- filters ----
+
+namespace {
+
+Status CheckKeyPath(const json& object, const std::string& where, std::string* key) {
+  auto it = object.find("key");
+  if (it == object.end()) return Invalid("", "missing field '" + where + ".key'");
+  if (!it->is_string()) return WrongType(where + ".key", "a string", *it);
+  *key = it->get<std::string>();
+  auto path = ParseJsonPath(*key);
+  if (!path.ok()) return Invalid(where + ".key", path.status().message());
+  return Status::OK();
+}
+
+Result<MatchValue> DecodeMatchValue(const json& value, const std::string& where) {
+  if (value.is_string()) return MatchValue(value.get<std::string>());
+  if (value.is_boolean()) return MatchValue(value.get<bool>());
+  if (value.is_number_integer()) {
+    int64_t v = 0;
+    QUARRY_RETURN_IF_ERROR(GetInt(value, where, std::numeric_limits<int64_t>::min(),
+                                  std::numeric_limits<int64_t>::max(), &v));
+    return MatchValue(v);
+  }
+  return WrongType(where, "a string, an integer or a boolean", value);
+}
+
+// match.any / match.except: all strings or all integers (Qdrant's AnyVariants).
+Status DecodeMatchList(const json& value, const std::string& where, std::vector<MatchValue>* out) {
+  if (!value.is_array()) return WrongType(where, "an array of strings or of integers", value);
+  for (size_t idx = 0; idx < value.size(); ++idx) {
+    const json& item = value[idx];
+    const std::string name = where + "[" + std::to_string(idx) + "]";
+    if (!item.is_string() && !item.is_number_integer()) {
+      return WrongType(name, "a string or an integer", item);
+    }
+    if (idx > 0 && item.is_string() != value[0].is_string()) {
+      return Invalid(name, std::string("expected ") + (value[0].is_string() ? "a string" : "an integer") +
+                               " like the first value (all strings or all integers)");
+    }
+    QUARRY_ASSIGN_OR_RETURN(MatchValue v, DecodeMatchValue(item, name));
+    out->push_back(std::move(v));
+  }
+  return Status::OK();
+}
+
+Result<Condition> DecodeFieldCondition(const json& value, const std::string& where) {
+  QUARRY_RETURN_IF_ERROR(OnlyKeys(value,
+                                  {"key", "match", "range", "geo_bounding_box", "geo_radius",
+                                   "geo_polygon", "values_count"},
+                                  where));
+  FieldCondition field;
+  QUARRY_RETURN_IF_ERROR(CheckKeyPath(value, where, &field.key));
+  for (const char* unsupported : {"geo_bounding_box", "geo_radius", "geo_polygon", "values_count"}) {
+    if (auto it = value.find(unsupported); it != value.end() && !it->is_null()) {
+      return Invalid(where, std::string(unsupported) + " conditions are not supported");
+    }
+  }
+  auto match = value.find("match");
+  auto range = value.find("range");
+  const bool has_match = match != value.end() && !match->is_null();
+  const bool has_range = range != value.end() && !range->is_null();
+  if (has_match == has_range) return Invalid(where, "give exactly one of 'match' or 'range'");
+  if (has_match) {
+    const std::string name = where + ".match";
+    if (!match->is_object()) return WrongType(name, "an object", *match);
+    QUARRY_RETURN_IF_ERROR(OnlyKeys(*match, {"value", "any", "except", "text", "phrase", "text_any"}, name));
+    if (match->size() != 1) return Invalid(name, "give exactly one of 'value', 'any', 'except' or 'text'");
+    const std::string kind = match->begin().key();
+    const json& operand = match->begin().value();
+    if (kind == "value") {
+      field.op = FieldCondition::Op::kMatch;
+      QUARRY_ASSIGN_OR_RETURN(MatchValue v, DecodeMatchValue(operand, name + ".value"));
+      field.values.push_back(std::move(v));
+    } else if (kind == "any" || kind == "except") {
+      field.op = kind == "any" ? FieldCondition::Op::kMatchAny : FieldCondition::Op::kMatchExcept;
+      QUARRY_RETURN_IF_ERROR(DecodeMatchList(operand, name + "." + kind, &field.values));
+    } else if (kind == "text") {
+      field.op = FieldCondition::Op::kMatchText;
+      if (!operand.is_string()) return WrongType(name + ".text", "a string", operand);
+      field.text = operand.get<std::string>();
+    } else {
+      return Invalid(name, "'" + kind + "' matching is not supported (use value, any, except or text)");
+    }
+    return Condition{std::move(field)};
+  }
+  const std::string name = where + ".range";
+  if (!range->is_object()) return WrongType(name, "an object", *range);
+  QUARRY_RETURN_IF_ERROR(OnlyKeys(*range, {"gt", "gte", "lt", "lte"}, name));
+  field.op = FieldCondition::Op::kRange;
+  for (auto [bound_name, bound] :
+       {std::pair{"gt", &field.range.gt}, std::pair{"gte", &field.range.gte},
+        std::pair{"lt", &field.range.lt}, std::pair{"lte", &field.range.lte}}) {
+    auto it = range->find(bound_name);
+    if (it == range->end() || it->is_null()) continue;
+    if (!it->is_number()) return WrongType(name + "." + bound_name, "a number", *it);
+    *bound = it->get<double>();
+  }
+  return Condition{std::move(field)};
+}
+
+Result<Condition> DecodeCondition(const json& value, const std::string& where) {
+  if (!value.is_object()) return WrongType(where, "an object (a condition)", value);
+  if (value.contains("key")) return DecodeFieldCondition(value, where);
+  for (const char* kind : {"is_empty", "is_null"}) {
+    auto it = value.find(kind);
+    if (it == value.end()) continue;
+    QUARRY_RETURN_IF_ERROR(OnlyKeys(value, {kind}, where));
+    const std::string name = where + "." + kind;
+    if (!it->is_object()) return WrongType(name, "an object with 'key'", *it);
+    QUARRY_RETURN_IF_ERROR(OnlyKeys(*it, {"key"}, name));
+    std::string key;
+    QUARRY_RETURN_IF_ERROR(CheckKeyPath(*it, name, &key));
+    return std::string_view(kind) == "is_empty" ? Condition::IsEmpty(std::move(key))
+                                                : Condition::IsNull(std::move(key));
+  }
+  if (auto it = value.find("has_id"); it != value.end()) {
+    QUARRY_RETURN_IF_ERROR(OnlyKeys(value, {"has_id"}, where));
+    const std::string name = where + ".has_id";
+    if (!it->is_array()) return WrongType(name, "an array of point ids", *it);
+    std::vector<uint64_t> ids;
+    ids.reserve(it->size());
+    for (size_t idx = 0; idx < it->size(); ++idx) {
+      const json& id = (*it)[idx];
+      if (!id.is_number_unsigned() && !(id.is_number_integer() && id.get<int64_t>() >= 0)) {
+        return WrongType(name + "[" + std::to_string(idx) + "]",
+                         id.is_string() ? "a point id (a non-negative integer; UUIDs are not used here)"
+                                        : "a point id (a non-negative integer)",
+                         id);
+      }
+      ids.push_back(id.get<uint64_t>());
+    }
+    return Condition::HasId(std::move(ids));
+  }
+  for (const char* unsupported : {"nested", "has_vector"}) {
+    if (value.contains(unsupported)) {
+      return Invalid(where, std::string("'") + unsupported + "' conditions are not supported");
+    }
+  }
+  if (value.empty() || value.contains("must") || value.contains("should") ||
+      value.contains("must_not") || value.contains("min_should")) {
+    QUARRY_ASSIGN_OR_RETURN(Filter nested, DecodeFilter(value, where));
+    return Condition::Nested(std::move(nested));
+  }
+  return Invalid(where,
+                 "expected a condition: {\"key\", \"match\" or \"range\"}, {\"is_empty\"}, "
+                 "{\"is_null\"}, {\"has_id\"} or a nested filter {\"must\", \"should\", "
+                 "\"must_not\"} (got fields: " + value.begin().key() + ")");
+}
+
+// A list of conditions, or one condition alone.
+Status DecodeConditions(const json& value, const std::string& where, std::vector<Condition>* out) {
+  if (value.is_object()) {
+    QUARRY_ASSIGN_OR_RETURN(Condition c, DecodeCondition(value, where));
+    out->push_back(std::move(c));
+    return Status::OK();
+  }
+  if (!value.is_array()) return WrongType(where, "an array of conditions", value);
+  out->reserve(value.size());
+  for (size_t idx = 0; idx < value.size(); ++idx) {
+    QUARRY_ASSIGN_OR_RETURN(Condition c,
+                            DecodeCondition(value[idx], where + "[" + std::to_string(idx) + "]"));
+    out->push_back(std::move(c));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<Filter> DecodeFilter(const nlohmann::json& value, const std::string& where) {
+  if (!value.is_object()) return WrongType(where, "an object", value);
+  QUARRY_RETURN_IF_ERROR(OnlyKeys(value, {"must", "should", "must_not", "min_should"}, where));
+  if (auto it = value.find("min_should"); it != value.end() && !it->is_null()) {
+    return Invalid(where + ".min_should", "is not supported");
+  }
+  Filter filter;
+  for (auto [name, list] : {std::pair{"must", &filter.must}, std::pair{"should", &filter.should},
+                            std::pair{"must_not", &filter.must_not}}) {
+    auto it = value.find(name);
+    if (it == value.end() || it->is_null()) continue;
+    QUARRY_RETURN_IF_ERROR(DecodeConditions(*it, where + "." + name, list));
+  }
+  return filter;
+}
+
+Result<CreateIndexBody> DecodeCreateIndex(const nlohmann::json& body) {
+  QUARRY_RETURN_IF_ERROR(OnlyKeys(body, {"field_name", "field_schema"}, ""));
+  CreateIndexBody index;
+  QUARRY_RETURN_IF_ERROR(GetString(body, "field_name", &index.field_name, true));
+  auto path = ParseJsonPath(index.field_name);
+  if (!path.ok()) return Invalid("field_name", path.status().message());
+  auto schema = body.find("field_schema");
+  if (schema == body.end() || schema->is_null()) return Invalid("", "missing field 'field_schema'");
+  std::string type;
+  std::string where = "field_schema";
+  if (schema->is_string()) {
+    type = schema->get<std::string>();
+  } else if (schema->is_object()) {
+    // Qdrant's parameterised form; its tuning options mean nothing here.
+    QUARRY_RETURN_IF_ERROR(GetString(*schema, "type", &type, true, "field_schema"));
+    where = "field_schema.type";
+  } else {
+    return WrongType("field_schema", "a string or an object with 'type'", *schema);
+  }
+  if (type == "keyword") {
+    index.type = PayloadIndexType::kKeyword;
+  } else if (type == "integer") {
+    index.type = PayloadIndexType::kInteger;
+  } else if (type == "float") {
+    index.type = PayloadIndexType::kFloat;
+  } else if (type == "bool") {
+    index.type = PayloadIndexType::kBool;
+  } else if (type == "geo" || type == "text" || type == "datetime" || type == "uuid") {
+    return Invalid(where, "'" + type + "' indexes are not supported (use keyword, integer, float or bool)");
+  } else {
+    return Invalid(where, "unknown index type '" + type + "' (use keyword, integer, float or bool)");
+  }
+  return index;
 }
 
 Result<CollectionOptions> DecodeCreateCollection(const nlohmann::json& body) {

@@ -88,6 +88,7 @@ struct DocumentInput {
   std::string content;
   std::optional<std::string> title;
   std::string source;
+  std::string metadata = {};  // a JSON object, compact; "" = none
 };
 struct DocumentsRequest {
   std::vector<DocumentInput> documents;
@@ -113,8 +114,25 @@ struct SearchBody {
   std::string fusion = "rrf";   // rrf | dbsf
   int rrf_k = 2;
   std::vector<float> weights;   // dense first
+  std::optional<Filter> filter = {};  // Qdrant's filter
 };
 Result<SearchBody> DecodeSearchBody(const nlohmann::json& body);
+
+// A Qdrant filter ({"must": [...], "should": [...], "must_not": [...]}).
+// Conditions: {"key", "match": {"value" | "any" | "except" | "text"}},
+// {"key", "range": {"gt", "gte", "lt", "lte"}}, {"is_empty": {"key"}},
+// {"is_null": {"key"}}, {"has_id": [ids]} and nested filters. Errors name
+// the field from `where` on ("filter.must[1].range.gt: expected a number").
+Result<Filter> DecodeFilter(const nlohmann::json& value, const std::string& where);
+
+// PUT /collections/{name}/index (Qdrant's create payload index):
+// {"field_name": "...", "field_schema": "keyword" | "integer" | "float" |
+// "bool" | {"type": ...}}.
+struct CreateIndexBody {
+  std::string field_name;
+  PayloadIndexType type = PayloadIndexType::kKeyword;
+};
+Result<CreateIndexBody> DecodeCreateIndex(const nlohmann::json& body);
 
 // PUT /collections/{name} (Qdrant's CreateCollection, plus a "quarry" object
 // for chunking and BM25 options). An unnamed vector is called "default".

@@ -112,6 +112,11 @@ TEST(WireTest, Documents) {
   EXPECT_EQ(request->documents[1].id, "7");
   EXPECT_EQ(request->documents[1].format, DocumentFormat::kHtml);
   EXPECT_EQ(request->documents[2].format, DocumentFormat::kMarkdown);
+  EXPECT_EQ(request->documents[0].metadata, "");  // {} is none
+  auto with_metadata = DecodeDocumentsRequest(
+      Parse(R"({"documents": [{"id": "a", "text": "x", "metadata": {"k": 1, "tags": ["a"]}}]})"), limits);
+  ASSERT_TRUE(with_metadata.ok()) << with_metadata.status().message();
+  EXPECT_EQ(with_metadata->documents[0].metadata, R"({"k":1,"tags":["a"]})");
   for (const char* bad : {
            R"({})",
            R"({"documents": {}})",
@@ -121,7 +126,7 @@ TEST(WireTest, Documents) {
            R"({"documents": [{"id": "a"}]})",
            R"({"documents": [{"id": "a", "text": "x", "html": "y"}]})",
            R"({"documents": [{"id": "a", "text": 3}]})",
-           R"({"documents": [{"id": "a", "text": "x", "metadata": {"k": 1}}]})",
+           R"({"documents": [{"id": "a", "text": "x", "metadata": [1]}]})",
            R"({"documents": [{"id": "a", "text": "x", "colour": "red"}]})",
            R"({"documents": [{"id": "a", "text": "x"}], "extra": 1})",
            R"({"documents": [{"id": "a", "text": "x"}], "wait": "yes"})",
@@ -191,6 +196,135 @@ TEST(WireTest, CreateCollection) {
            R"({"quarry": {"k1": 1}})",
        }) {
     EXPECT_FALSE(DecodeCreateCollection(Parse(bad)).ok()) << bad;
+  }
+}
+
+TEST(WireTest, Filter) {
+  auto search = DecodeSearchBody(Parse(R"({"query": "q", "filter": {
+      "must": [{"key": "lang", "match": {"value": "en"}},
+               {"key": "year", "range": {"gte": 2020, "lt": 2024.5, "gt": null}},
+               {"should": [{"key": "tags[]", "match": {"any": ["a", "b"]}},
+                           {"is_empty": {"key": "a.b"}}]}],
+      "should": {"key": "n", "match": {"except": [1, 2]}},
+      "must_not": [{"is_null": {"key": "x[0].y"}}, {"has_id": [1, 2, 3]},
+                   {"key": "text", "match": {"text": "dead"}}, {"key": "ok", "match": {"value": true}},
+                   {"key": "n", "match": {"value": -4}}, {}]}})"));
+  ASSERT_TRUE(search.ok()) << search.status().message();
+  ASSERT_TRUE(search->filter.has_value());
+  const Filter& f = *search->filter;
+  ASSERT_EQ(f.must.size(), 3u);
+  ASSERT_EQ(f.should.size(), 1u);  // one condition instead of a list
+  ASSERT_EQ(f.must_not.size(), 6u);
+  const auto& lang = std::get<FieldCondition>(f.must[0].value);
+  EXPECT_EQ(lang.key, "lang");
+  EXPECT_EQ(lang.op, FieldCondition::Op::kMatch);
+  EXPECT_EQ(lang.values, std::vector<MatchValue>{MatchValue(std::string("en"))});
+  const auto& year = std::get<FieldCondition>(f.must[1].value);
+  EXPECT_EQ(year.op, FieldCondition::Op::kRange);
+  EXPECT_EQ(year.range.gte, 2020.0);
+  EXPECT_EQ(year.range.lt, 2024.5);
+  EXPECT_FALSE(year.range.gt.has_value());
+  const auto& nested = std::get<Filter>(f.must[2].value);
+  ASSERT_EQ(nested.should.size(), 2u);
+  EXPECT_EQ(std::get<FieldCondition>(nested.should[0].value).op, FieldCondition::Op::kMatchAny);
+  EXPECT_EQ(std::get<FieldCondition>(nested.should[1].value).op, FieldCondition::Op::kIsEmpty);
+  const auto& except = std::get<FieldCondition>(f.should[0].value);
+  EXPECT_EQ(except.op, FieldCondition::Op::kMatchExcept);
+  EXPECT_EQ(except.values, (std::vector<MatchValue>{int64_t{1}, int64_t{2}}));
+  EXPECT_EQ(std::get<FieldCondition>(f.must_not[0].value).op, FieldCondition::Op::kIsNull);
+  EXPECT_EQ(std::get<HasIdCondition>(f.must_not[1].value).ids, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(std::get<FieldCondition>(f.must_not[2].value).text, "dead");
+  EXPECT_EQ(std::get<FieldCondition>(f.must_not[3].value).values[0], MatchValue(true));
+  EXPECT_EQ(std::get<FieldCondition>(f.must_not[4].value).values[0], MatchValue(int64_t{-4}));
+  EXPECT_TRUE(std::get<Filter>(f.must_not[5].value).empty());  // {} is an empty filter
+  EXPECT_FALSE(DecodeSearchBody(Parse(R"({"query": "q"})"))->filter.has_value());
+  EXPECT_FALSE(DecodeSearchBody(Parse(R"({"query": "q", "filter": null})"))->filter.has_value());
+
+  struct Bad {
+    const char* filter;
+    const char* message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {R"([])", "filter: expected an object, got array"},
+           {R"({"must": 3})", "filter.must: expected an array of conditions, got number"},
+           {R"({"must": [{"key": "a", "match": {"value": 1}}, {"key": "y", "range": {"gt": "x"}}]})",
+            "filter.must[1].range.gt: expected a number, got string"},
+           {R"({"should": [{"key": "a", "range": {"above": 1}}]})",
+            "filter.should[0].range: unknown field 'above'"},
+           {R"({"must": [{"key": 3, "match": {"value": 1}}]})", "filter.must[0].key: expected a string"},
+           {R"({"must": [{"key": "a..b", "match": {"value": 1}}]})", "filter.must[0].key: invalid key path"},
+           {R"({"must": [{"key": "", "match": {"value": 1}}]})", "filter.must[0].key: empty key path"},
+           {R"({"must": [{"match": {"value": 1}}]})", "filter.must[0]: expected a condition"},
+           {R"({"must": [{"key": "a"}]})", "filter.must[0]: give exactly one of 'match' or 'range'"},
+           {R"({"must": [{"key": "a", "match": {"value": 1}, "range": {}}]})", "exactly one"},
+           {R"({"must": [{"key": "a", "match": {"value": 1.5}}]})",
+            "filter.must[0].match.value: expected a string, an integer or a boolean, got number"},
+           {R"({"must": [{"key": "a", "match": {"value": null}}]})", "filter.must[0].match.value"},
+           {R"({"must": [{"key": "a", "match": {}}]})", "filter.must[0].match: give exactly one"},
+           {R"({"must": [{"key": "a", "match": {"value": 1, "any": [1]}}]})", "give exactly one"},
+           {R"({"must": [{"key": "a", "match": {"any": ["x", 1]}}]})",
+            "filter.must[0].match.any[1]: expected a string like the first value"},
+           {R"({"must": [{"key": "a", "match": {"except": [true]}}]})",
+            "filter.must[0].match.except[0]: expected a string or an integer, got boolean"},
+           {R"({"must": [{"key": "a", "match": {"any": "x"}}]})", "filter.must[0].match.any: expected an array"},
+           {R"({"must": [{"key": "a", "match": {"text": 3}}]})", "filter.must[0].match.text: expected a string"},
+           {R"({"must": [{"key": "a", "match": {"phrase": "x"}}]})", "'phrase' matching is not supported"},
+           {R"({"must": [{"key": "a", "match": {"values": 1}}]})", "unknown field 'values'"},
+           {R"({"must": [{"key": "a", "geo_radius": {}}]})", "geo_radius conditions are not supported"},
+           {R"({"must": [{"is_empty": {"field": "a"}}]})", "filter.must[0].is_empty: unknown field 'field'"},
+           {R"({"must": [{"is_null": "a"}]})", "filter.must[0].is_null: expected an object"},
+           {R"({"must": [{"is_null": {}}]})", "missing field 'filter.must[0].is_null.key'"},
+           {R"({"must": [{"has_id": [1, -2]}]})", "filter.must[0].has_id[1]: expected a point id"},
+           {R"({"must": [{"has_id": ["5c56c793-69f3-4fbf-87e6-c4bf54c28c26"]}]})", "UUIDs"},
+           {R"({"must": [{"has_id": 1}]})", "filter.must[0].has_id: expected an array"},
+           {R"({"must": [{"nested": {"key": "a", "filter": {}}}]})", "'nested' conditions are not supported"},
+           {R"({"must": [{"must": [{"key": "a", "range": {"lt": []}}]}]})",
+            "filter.must[0].must[0].range.lt: expected a number, got array"},
+           {R"({"must": [5]})", "filter.must[0]: expected an object (a condition), got number"},
+           {R"({"min_should": {"conditions": [], "min_count": 1}})", "filter.min_should: is not supported"},
+           {R"({"must": [], "filters": []})", "filter: unknown field 'filters'"},
+       }) {
+    auto result = DecodeSearchBody(Parse(std::string(R"({"query": "q", "filter": )") + bad.filter + "}"));
+    ASSERT_FALSE(result.ok()) << bad.filter;
+    EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument) << bad.filter;
+    EXPECT_NE(result.status().message().find(bad.message), std::string::npos)
+        << bad.filter << " -> " << result.status().message();
+  }
+}
+
+TEST(WireTest, CreateIndex) {
+  auto keyword = DecodeCreateIndex(Parse(R"({"field_name": "meta.lang", "field_schema": "keyword"})"));
+  ASSERT_TRUE(keyword.ok()) << keyword.status().message();
+  EXPECT_EQ(keyword->field_name, "meta.lang");
+  EXPECT_EQ(keyword->type, PayloadIndexType::kKeyword);
+  auto object = DecodeCreateIndex(
+      Parse(R"({"field_name": "n", "field_schema": {"type": "integer", "lookup": true, "range": true}})"));
+  ASSERT_TRUE(object.ok()) << object.status().message();
+  EXPECT_EQ(object->type, PayloadIndexType::kInteger);
+  EXPECT_EQ(DecodeCreateIndex(Parse(R"({"field_name": "f", "field_schema": "float"})"))->type,
+            PayloadIndexType::kFloat);
+  EXPECT_EQ(DecodeCreateIndex(Parse(R"({"field_name": "b", "field_schema": "bool"})"))->type,
+            PayloadIndexType::kBool);
+  struct Bad {
+    const char* body;
+    const char* message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {R"({"field_schema": "keyword"})", "missing field 'field_name'"},
+           {R"({"field_name": "a"})", "missing field 'field_schema'"},
+           {R"({"field_name": 1, "field_schema": "keyword"})", "field_name: expected a string"},
+           {R"({"field_name": "a[", "field_schema": "keyword"})", "field_name: invalid key path"},
+           {R"({"field_name": "a", "field_schema": "text"})", "field_schema: 'text' indexes are not supported"},
+           {R"({"field_name": "a", "field_schema": "keywords"})", "field_schema: unknown index type 'keywords'"},
+           {R"({"field_name": "a", "field_schema": {"type": "geo"}})", "field_schema.type: 'geo'"},
+           {R"({"field_name": "a", "field_schema": {}})", "missing field 'field_schema.type'"},
+           {R"({"field_name": "a", "field_schema": 3})", "field_schema: expected a string or an object"},
+           {R"({"field_name": "a", "field_schema": "keyword", "wait": true})", "unknown field 'wait'"},
+       }) {
+    auto result = DecodeCreateIndex(Parse(bad.body));
+    ASSERT_FALSE(result.ok()) << bad.body;
+    EXPECT_NE(result.status().message().find(bad.message), std::string::npos)
+        << bad.body << " -> " << result.status().message();
   }
 }
 

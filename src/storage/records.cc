@@ -6,7 +6,7 @@ namespace quarry::storage {
 namespace {
 
 constexpr uint8_t kDocVersion = 1;
-constexpr uint8_t kChunkVersion = 1;
+constexpr uint8_t kChunkVersion = 2;  // 1: without metadata (still read)
 constexpr uint8_t kChangeVersion = 1;
 constexpr uint8_t kVectorVersion = 1;
 
@@ -66,17 +66,22 @@ std::string EncodeChunk(const Chunk& chunk) {
   PutFixed32(&out, chunk.chunk_index);
   PutFixed64(&out, chunk.begin);
   PutFixed64(&out, chunk.end);
+  PutString(&out, chunk.metadata);
   return out;
 }
 
 Result<Chunk> DecodeChunk(std::string_view bytes) {
   ByteReader reader(bytes);
   Chunk chunk;
-  if (!ReadVersion(&reader, kChunkVersion) || !ReadString(&reader, &chunk.doc_id) ||
-      !ReadString(&reader, &chunk.source) || !ReadString(&reader, &chunk.title) ||
-      !ReadString(&reader, &chunk.section) || !ReadString(&reader, &chunk.text) ||
-      !reader.ReadFixed32(&chunk.chunk_index) || !reader.ReadFixed64(&chunk.begin) ||
-      !reader.ReadFixed64(&chunk.end) || reader.remaining() != 0) {
+  std::string_view version;
+  if (!reader.ReadBytes(1, &version) ||
+      (static_cast<uint8_t>(version[0]) != 1 && static_cast<uint8_t>(version[0]) != kChunkVersion) ||
+      !ReadString(&reader, &chunk.doc_id) || !ReadString(&reader, &chunk.source) ||
+      !ReadString(&reader, &chunk.title) || !ReadString(&reader, &chunk.section) ||
+      !ReadString(&reader, &chunk.text) || !reader.ReadFixed32(&chunk.chunk_index) ||
+      !reader.ReadFixed64(&chunk.begin) || !reader.ReadFixed64(&chunk.end) ||
+      (static_cast<uint8_t>(version[0]) >= 2 && !ReadString(&reader, &chunk.metadata)) ||
+      reader.remaining() != 0) {
     return Status::Corruption("bad chunk record");
   }
   return chunk;

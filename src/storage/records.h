@@ -39,7 +39,9 @@ struct Change {
 std::string EncodeDocRecord(const DocRecord& record);
 Result<DocRecord> DecodeDocRecord(std::string_view bytes);
 
-// points table: key = EncodeKey64(point_id), value = the chunk.
+// points table: key = EncodeKey64(point_id), value = the chunk. Written as
+// version 2 (with metadata); version 1 records (before metadata) decode with
+// empty metadata.
 std::string EncodeChunk(const Chunk& chunk);
 Result<Chunk> DecodeChunk(std::string_view bytes);
 
@@ -57,6 +59,8 @@ inline constexpr std::string_view kMetaConfig = "config";          // JSON
 inline constexpr std::string_view kMetaNextPointId = "next_point";  // u64
 inline constexpr std::string_view kMetaLastSeq = "last_seq";        // u64
 inline constexpr std::string_view kMetaPrunedSeq = "pruned_seq";    // u64: changes <= are gone
+inline constexpr std::string_view kMetaUid = "uid";                 // 32 hex digits, random
+inline constexpr std::string_view kMetaPayloadIndexes = "payload_indexes";  // JSON {field: type}
 
 }  // namespace quarry::storage
 

@@ -267,6 +267,7 @@ std::vector<Chunk> Chunker::Split(const Document& doc) const {
       chunk.end = pieces[last].end;
       chunk.text.assign(text.substr(chunk.begin, chunk.end - chunk.begin));
       chunk.chunk_index = static_cast<uint32_t>(chunks.size());
+      chunk.metadata = doc.metadata;
       chunks.push_back(std::move(chunk));
       if (last + 1 >= pieces.size()) break;
 
@@ -304,6 +305,7 @@ std::vector<Chunk> Chunker::Split(const Document& doc) const {
       chunk.title = doc.title;
       chunk.section = sections.front().path;
       chunk.text = doc.title;
+      chunk.metadata = doc.metadata;
       chunks.push_back(std::move(chunk));
     }
   }

@@ -145,6 +145,21 @@ TEST(ChunkerTest, SplitsLongParagraphAtSentencesWithOverlap) {
   EXPECT_EQ(chunks.back().end, doc.text.size() - 1);
 }
 
+TEST(ChunkerTest, EveryChunkCarriesTheDocumentMetadata) {
+  std::string text;
+  for (int sentence = 0; sentence < 20; ++sentence) text += "Some sentence with words. ";
+  Document doc = MakeDoc(text);
+  doc.metadata = R"({"lang":"en"})";
+  std::vector<Chunk> chunks = Chunker(Options(30, 8)).Split(doc);
+  ASSERT_GT(chunks.size(), 1u);
+  for (const Chunk& chunk : chunks) EXPECT_EQ(chunk.metadata, doc.metadata);
+  Document title_only = MakeDoc("   ");  // the title-only chunk too
+  title_only.metadata = "{\"a\":1}";
+  std::vector<Chunk> one = Chunker().Split(title_only);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].metadata, "{\"a\":1}");
+}
+
 TEST(ChunkerTest, OverlapFallsBackToWords) {
   std::string text;
   for (int word = 0; word < 200; ++word) text += "word ";

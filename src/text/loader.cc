@@ -1419,6 +1419,17 @@ Result<Document> ParseJsonlLine(std::string_view line, std::string source) {
     }
     doc.text = RepairUtf8(TrimAscii(text->get_ref<const std::string&>()));
     doc.doc_id = RepairUtf8(doc.doc_id);
+    auto metadata = record.find("metadata");
+    if (metadata != record.end() && !metadata->is_null()) {
+      if (!metadata->is_object()) return Status::InvalidArgument("\"metadata\" must be an object");
+      if (!metadata->empty()) {
+        doc.metadata = metadata->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        if (doc.metadata.size() > kMaxMetadataBytes) {
+          return Status::InvalidArgument("\"metadata\" is larger than " +
+                                         std::to_string(kMaxMetadataBytes) + " bytes");
+        }
+      }
+    }
     if (!doc.text.empty()) doc.sections.push_back(SectionSpan{"", 0, doc.text.size()});
     return doc;
   } catch (const std::exception& e) {

@@ -56,8 +56,9 @@ Result<Document> ParseMarkdown(std::string_view bytes, std::string source);
 Result<Document> ParseText(std::string_view bytes, std::string source);
 
 // One BEIR JSONL record: {"_id": "...", "title": "...", "text": "..."}; `_id`
-// required (string or number), `title` optional, `text` required. Extra keys
-// are ignored.
+// required (string or number), `title` optional, `text` required. An optional
+// `metadata` object becomes Document::metadata (compact JSON; {} is none).
+// Extra keys are ignored.
 Result<Document> ParseJsonlLine(std::string_view line, std::string source);
 
 // Called once per document a file yields. A non-OK return stops the walk of

@@ -449,6 +449,24 @@ TEST(JsonlTest, ParsesBeirRecords) {
   Result<Document> unicode = ParseJsonlLine(R"({"_id": "u", "text": "caf\u00e9 \u0000x"})", "s");
   ASSERT_TRUE(unicode.ok());
   EXPECT_EQ(unicode->text, "café x");
+  EXPECT_EQ(doc->metadata, "");  // {} is no metadata
+}
+
+TEST(JsonlTest, MetadataObjectBecomesDocumentMetadata) {
+  Result<Document> doc = ParseJsonlLine(
+      R"({"_id": "1", "text": "t", "metadata": {"url": "https://x", "year": 2020, "tags": ["a"]}})", "s");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ(doc->metadata, R"({"tags":["a"],"url":"https://x","year":2020})");
+  Result<Document> null_metadata = ParseJsonlLine(R"({"_id": "1", "text": "t", "metadata": null})", "s");
+  ASSERT_TRUE(null_metadata.ok());
+  EXPECT_EQ(null_metadata->metadata, "");
+  Result<Document> bad = ParseJsonlLine(R"({"_id": "1", "text": "t", "metadata": [1]})", "s");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("metadata"), std::string::npos);
+  Result<Document> huge = ParseJsonlLine(
+      R"({"_id": "1", "text": "t", "metadata": {"k": ")" + std::string(kMaxMetadataBytes, 'a') + R"("}})", "s");
+  ASSERT_FALSE(huge.ok());  // a bad line, skipped by LoadFile, rather than a failed ingest
+  EXPECT_NE(huge.status().message().find("larger than"), std::string::npos);
 }
 
 TEST(JsonlTest, RejectsMalformedRecords) {

@@ -446,7 +446,7 @@ struct Bm25Index::Impl {
   // Top k by windowed MaxScore (see TermCursor above).
   // REQUIRES: k > 0, terms non-empty, in canonical order.
   std::vector<ScoredPoint> MaxScoreTopK(const std::vector<QueryTerm>& terms, LengthNorm norm,
-                                        size_t k) const {
+                                        size_t k, const Bm25Filter* filter = nullptr) const {
     const size_t m = terms.size();
     // Bounds are inflated so that float rounding (in each term score and in
     // the sums) can never make a bound smaller than a score it covers; partial
@@ -537,11 +537,48 @@ struct Bm25Index::Impl {
             }
           }
           if (pruned || score < theta) continue;
+          if (filter != nullptr && !Allowed(*filter, slot_point[slot])) continue;
           top.Push(score, slot_point[slot]);
           theta = top.threshold();
         }
       }
       begin = end;
+    }
+    return top.Take();
+  }
+
+  static bool Allowed(const Bm25Filter& filter, uint64_t point_id) {
+    if (filter.candidates != nullptr &&
+        !std::binary_search(filter.candidates->begin(), filter.candidates->end(), point_id)) {
+      return false;
+    }
+    return filter.accept == nullptr || (*filter.accept)(point_id);
+  }
+
+  // Top k among `candidates` (ascending point ids), each scored alone: its
+  // postings found by binary search, contributions added in canonical order
+  // from 0 as the other paths add them, so the scores are bit-identical.
+  std::vector<ScoredPoint> CandidateTopK(const std::vector<QueryTerm>& terms, LengthNorm norm,
+                                         size_t k, const Bm25Filter& filter) const {
+    TopK top(k, filter.candidates->size());
+    for (uint64_t point_id : *filter.candidates) {
+      auto it = point_slot.find(point_id);
+      if (it == point_slot.end()) continue;
+      const uint32_t slot = it->second;
+      const float doc_norm = norm(slot_length[slot]);
+      float score = 0.0f;
+      bool matched = false;
+      for (const QueryTerm& term : terms) {
+        const std::vector<Posting>& postings = lists[term.term_id].postings;
+        auto p = std::lower_bound(postings.begin(), postings.end(), slot,
+                                  [](const Posting& posting, uint32_t s) { return posting.slot < s; });
+        if (p == postings.end() || p->slot != slot) continue;
+        score += TermScore(term.weight, p->tf, doc_norm);
+        matched = true;
+      }
+      if (!matched || score < top.threshold()) continue;
+      if (filter.accept != nullptr && !(*filter.accept)(point_id)) continue;
+      top.Push(score, point_id);
     }
     return top.Take();
   }
@@ -706,8 +743,34 @@ std::vector<ScoredPoint> Bm25Index::Search(const std::vector<std::string>& query
   return impl.MaxScoreTopK(terms, impl.Norm(params_), k);
 }
 
+std::vector<ScoredPoint> Bm25Index::Search(const std::vector<std::string>& query_terms, size_t k,
+                                           const Bm25Filter& filter) const {
+  if (filter.candidates == nullptr && filter.accept == nullptr) return Search(query_terms, k);
+  const Impl& impl = *impl_;
+  if (k == 0 || impl.live_docs == 0) return {};
+  if (filter.candidates != nullptr && filter.candidates->empty()) return {};
+  const std::vector<QueryTerm> terms = impl.Resolve(query_terms);
+  if (terms.empty()) return {};
+  const LengthNorm norm = impl.Norm(params_);
+  if (filter.candidates != nullptr) {
+    // Scoring a candidate costs a binary search per term; MaxScore costs up
+    // to every posting of the query. Score the candidates when they are few.
+    uint64_t postings = 0;
+    for (const QueryTerm& term : terms) postings += impl.lists[term.term_id].postings.size();
+    if (filter.candidates->size() * terms.size() * 4 <= postings) {
+      return impl.CandidateTopK(terms, norm, k, filter);
+    }
+  }
+  return impl.MaxScoreTopK(terms, norm, k, &filter);
+}
+
 std::vector<ScoredPoint> Bm25Index::SearchExhaustive(const std::vector<std::string>& query_terms,
                                                      size_t k) const {
+  return SearchExhaustive(query_terms, k, Bm25Filter{});
+}
+
+std::vector<ScoredPoint> Bm25Index::SearchExhaustive(const std::vector<std::string>& query_terms,
+                                                     size_t k, const Bm25Filter& filter) const {
   const Impl& impl = *impl_;
   if (k == 0 || impl.live_docs == 0) return {};
   const std::vector<QueryTerm> terms = impl.Resolve(query_terms);
@@ -728,7 +791,11 @@ std::vector<ScoredPoint> Bm25Index::SearchExhaustive(const std::vector<std::stri
     }
   }
   TopK top(k, touched.size());
-  for (uint32_t slot : touched) top.Push(scores[slot], impl.slot_point[slot]);
+  const bool filtered = filter.candidates != nullptr || filter.accept != nullptr;
+  for (uint32_t slot : touched) {
+    if (filtered && !Impl::Allowed(filter, impl.slot_point[slot])) continue;
+    top.Push(scores[slot], impl.slot_point[slot]);
+  }
   return top.Take();
 }
 

@@ -36,6 +36,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +60,17 @@ struct ScoredPoint {
 struct WeightedTerm {
   std::string term;
   float weight = 1.0f;  // term frequency, possibly boosted
+};
+
+// Restricts a search to some documents (payload filters). Both parts are
+// optional; a document must pass both.
+struct Bm25Filter {
+  // Candidate point ids, ascending and unique; null: every document.
+  const std::vector<uint64_t>* candidates = nullptr;
+  // Asked (at most once per document and search) whether a scored candidate
+  // may be returned; Search asks only about those that would enter the top k.
+  // Null: every candidate passes.
+  const std::function<bool(uint64_t point_id)>* accept = nullptr;
 };
 
 struct Bm25Stats {
@@ -102,6 +114,14 @@ class Bm25Index {
   // exact reference used by tests and benchmarks.
   std::vector<ScoredPoint> SearchExhaustive(const std::vector<std::string>& query_terms,
                                             size_t k) const;
+  // The top `k` among the documents `filter` lets through, ranked and scored
+  // exactly as above (same scores, same order). With few candidates for the
+  // query's postings they are scored one by one; otherwise MaxScore runs with
+  // its threshold taken from allowed documents only.
+  std::vector<ScoredPoint> Search(const std::vector<std::string>& query_terms, size_t k,
+                                  const Bm25Filter& filter) const;
+  std::vector<ScoredPoint> SearchExhaustive(const std::vector<std::string>& query_terms,
+                                            size_t k, const Bm25Filter& filter) const;
 
   Bm25Stats Stats() const;
   const Bm25Params& params() const { return params_; }

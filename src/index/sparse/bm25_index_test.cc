@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -500,6 +501,76 @@ TEST(Bm25IndexTest, LargeCorpusSearchEqualsExhaustive) {
       ExpectSameAsExhaustive(index, query, k, "large q" + std::to_string(q));
     }
   }
+}
+
+// Filtered search (candidate sets and predicates, both strategies) against
+// the exhaustive search filtered afterwards, bit for bit.
+TEST(Bm25IndexTest, FilteredSearchEqualsFilteredExhaustive) {
+  std::mt19937_64 rng(777);
+  const uint32_t vocab = 3000;
+  Zipf zipf(vocab, 1.0);
+  Bm25Index index;
+  std::vector<uint64_t> ids;
+  for (uint32_t d = 0; d < 20000; ++d) {
+    RandomDoc doc = MakeDoc(rng, zipf, 60, d % 3 == 0);
+    const uint64_t id = uint64_t{d} * 2654435761u % 1000003u;
+    index.Add(id, doc.terms, doc.length);
+    ids.push_back(id);
+  }
+  for (size_t d = 0; d < ids.size(); d += 7) index.Remove(ids[d]);  // tombstones too
+  std::mt19937_64 qrng(5);
+  for (double fraction : {0.001, 0.01, 0.1, 0.5, 1.0}) {
+    // Candidates: a random subset (with some removed and unknown ids), and an
+    // accept predicate that rejects a further third of them.
+    std::vector<uint64_t> candidates;
+    for (uint64_t id : ids) {
+      if (std::uniform_real_distribution<double>(0, 1)(rng) < fraction) candidates.push_back(id);
+    }
+    candidates.push_back(1000004);  // never added
+    std::sort(candidates.begin(), candidates.end());
+    std::map<uint64_t, int> asked;
+    const std::function<bool(uint64_t)> accept = [&asked](uint64_t id) {
+      ++asked[id];
+      return id % 3 != 0;
+    };
+    for (int q = 0; q < 25; ++q) {
+      const auto query = MakeQuery(qrng, zipf, vocab);
+      const std::vector<ScoredPoint> everything = index.SearchExhaustive(query, 100000);
+      for (size_t k : {size_t{1}, size_t{10}, size_t{100}}) {
+        // Variants: candidates only, predicate only, both.
+        for (int variant = 0; variant < 3; ++variant) {
+          const std::string where = "fraction " + std::to_string(fraction) + " q" +
+                                    std::to_string(q) + " k" + std::to_string(k) + " variant " +
+                                    std::to_string(variant);
+          Bm25Filter filter;
+          if (variant != 1) filter.candidates = &candidates;
+          if (variant != 0) filter.accept = &accept;
+          auto pass = [&](uint64_t id) {
+            return (variant == 1 || std::binary_search(candidates.begin(), candidates.end(), id)) &&
+                   (variant == 0 || id % 3 != 0);
+          };
+          std::vector<ScoredPoint> want;  // everything, exhaustively, then the filter
+          for (const ScoredPoint& p : everything) {
+            if (want.size() == k) break;
+            if (pass(p.point_id)) want.push_back(p);
+          }
+          for (int exhaustive = 0; exhaustive < 2; ++exhaustive) {
+            asked.clear();
+            const std::vector<ScoredPoint> got =
+                exhaustive ? index.SearchExhaustive(query, k, filter) : index.Search(query, k, filter);
+            for (const auto& [id, times] : asked) ASSERT_EQ(times, 1) << where << " asked twice";
+            ASSERT_EQ(got.size(), want.size()) << where;
+            for (size_t i = 0; i < got.size(); ++i) {
+              ASSERT_EQ(got[i].point_id, want[i].point_id) << where << " rank " << i;
+              ASSERT_EQ(got[i].score, want[i].score) << where << " rank " << i;  // bit-identical
+            }
+          }
+        }
+      }
+    }
+  }
+  std::vector<uint64_t> none;
+  EXPECT_TRUE(index.Search({"t1"}, 10, Bm25Filter{&none, nullptr}).empty());
 }
 
 TEST(Bm25IndexTest, SerializeRoundTripEmptyAndSmall) {
