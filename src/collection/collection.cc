@@ -102,6 +102,21 @@ std::string_view LastHeading(std::string_view path) {
   return pos == std::string_view::npos ? path : path.substr(pos + 3);
 }
 
+// Calls fn(point_id, chunk) for every stored chunk, in id order; stops at the
+// first error (a chunk that does not decode names its point).
+Status ForEachStoredChunk(const storage::Txn& txn,
+                          const std::function<Status(uint64_t, const Chunk&)>& fn) {
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kPoints, "", [&](std::string_view key,
+                                                          std::string_view value) {
+    auto chunk = storage::DecodeChunk(value);
+    status = chunk.ok() ? fn(DecodeKey64(key), *chunk)
+                        : chunk.status().WithContext("point " + std::to_string(DecodeKey64(key)));
+    return status.ok();
+  }));
+  return status;
+}
+
 }  // namespace
 
 std::string_view VectorMetricName(VectorMetric metric) {
@@ -371,18 +386,9 @@ Status Collection::Impl::RebuildIndex() {
   index = index::Bm25Index(index::Bm25Params{options.bm25_k1, options.bm25_b});
   QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
   QUARRY_ASSIGN_OR_RETURN(applied_seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
-  Status status;
-  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kPoints, "", [&](std::string_view key,
-                                                           std::string_view value) {
-    auto chunk = storage::DecodeChunk(value);
-    if (!chunk.ok()) {
-      status = chunk.status().WithContext("point " + std::to_string(DecodeKey64(key)));
-      return false;
-    }
-    status = ApplyChunkToIndex(DecodeKey64(key), *chunk);
-    return status.ok();
-  }));
-  return status;
+  return ForEachStoredChunk(*txn, [&](uint64_t point_id, const Chunk& chunk) {
+    return ApplyChunkToIndex(point_id, chunk);
+  });
 }
 
 Status Collection::Impl::ReplayChanges(const storage::Txn& txn, uint64_t after_seq) {
@@ -1016,18 +1022,10 @@ Result<PayloadFieldIndexPtr> Collection::Impl::BuildPayloadIndex(
     const std::string& field, PayloadIndexType type) const {
   QUARRY_ASSIGN_OR_RETURN(auto index, PayloadIndexes::NewField(field, type));
   QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
-  Status status;
-  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kPoints, "", [&](std::string_view key,
-                                                           std::string_view value) {
-    auto chunk = storage::DecodeChunk(value);
-    if (!chunk.ok()) {
-      status = chunk.status().WithContext("point " + std::to_string(DecodeKey64(key)));
-      return false;
-    }
-    PayloadIndexes::AddTo(index.get(), DecodeKey64(key), *chunk);
-    return true;
+  QUARRY_RETURN_IF_ERROR(ForEachStoredChunk(*txn, [&](uint64_t point_id, const Chunk& chunk) {
+    PayloadIndexes::AddTo(index.get(), point_id, chunk);
+    return Status::OK();
   }));
-  QUARRY_RETURN_IF_ERROR(status);
   return index;
 }
 
