@@ -60,12 +60,16 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * double(v.size() - 1) + 0.5))];
 }
 
-double RssMb() {
-  std::ifstream in("/proc/self/statm");
-  long pages = 0, resident = 0;
-  in >> pages >> resident;
-  return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+// A field of /proc/self/status in MiB ("VmRSS", "RssAnon", "RssFile").
+double StatusMb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
+  }
+  return 0;
 }
+double RssMb() { return StatusMb("VmRSS"); }
 
 std::vector<quarry::Document> LoadCorpus(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
@@ -230,6 +234,7 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
     reranker = std::move(opened).value();
   }
   const double rss_models = RssMb();
+  const double anon_models = StatusMb("RssAnon");
   std::unique_ptr<quarry::Engine> engine;
   OpenEngine(data, &engine);
   const auto open_t0 = Clock::now();
@@ -290,6 +295,7 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
     runs.push_back(std::move(run));
   }
   const double rss_after = RssMb();
+  const double anon_after = StatusMb("RssAnon"), file_after = StatusMb("RssFile");
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& run : runs) {
     entries.push_back({{"n_chunks", info.chunks},
@@ -320,7 +326,13 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
       {"rss_mb", {{"models_loaded", rss_models},
                   {"collection_opened", rss_open},
                   {"after_queries", rss_after},
-                  {"collection_after_queries", rss_after - rss_models}}},
+                  {"collection_after_queries", rss_after - rss_models},
+                  // Anonymous memory (heap: indexes, models) vs mapped file
+                  // pages (LMDB chunks, original vectors: page cache the
+                  // kernel can reclaim) after the queries.
+                  {"anon_after_queries", anon_after},
+                  {"file_after_queries", file_after},
+                  {"anon_at_models_loaded", anon_models}}},
       {"results", entries}};
   std::ofstream(out_path) << out.dump(2) << "\n";
   return 0;

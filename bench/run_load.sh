@@ -274,7 +274,7 @@ printf '%s\n' "${results[@]}" | jq -s \
            documents: $ingest.collection_documents, chunks: $ingest.collection_chunks,
            chunk_tokens: $tokens, ingest_elapsed_s: $ingest.elapsed_s,
            model: ("random weights, " + $model + " shape, int8"), dim: $dim,
-           server: ("quarry serve --precision int8, default workers (one per core) and queue; " +
+           server: ("quarry serve --precision int8, default workers (32) and queue; " +
                     "QUARRY_LOG=quiet" + (if ($flags | test("no-cache")) then "; cache off" else "" end)),
            server_extra_flags: $extra,
            loadgen: "quarry_load_gen: 1 epoll thread, closed loop, keep-alive, no pipelining",
