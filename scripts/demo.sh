@@ -33,6 +33,7 @@ cat <<MSG
   $QUARRY ingest PATH... --data $DATA --collection NAME     (html, md, txt, BEIR jsonl)
   $QUARRY eval --beir ../shared/data/scifact --data $DATA   (nDCG@10, Recall@100, MRR@10)
 == serving it
-  The HTTP server (quarry serve: Qdrant-compatible REST, /v1/embeddings, /v1/rerank, /metrics)
-  is not built yet; until then the C++ API in include/quarry/ serves the same engine in-process.
+  $QUARRY serve --data $DATA --port 6333 [--model DIR]... [--redis redis://127.0.0.1:6379]
+  curl -s -X POST localhost:6333/collections/$COLLECTION/search -d '{"query": "vacuum", "limit": 3}'
+  (Qdrant-style collections, document routes, /v1/embeddings, /v1/rerank, /metrics: docs/API.md)
 MSG
