@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <fstream>
+#include <mutex>
+#include <random>
 
 #include "common/hash.h"
 #include "embed/batcher.h"
@@ -41,7 +43,7 @@ std::string IdsKey(const std::vector<int32_t>& ids) {
 // What embedder and reranker share: tokenizer, encoder, batcher.
 struct LocalModel {
   std::string id;
-  std::string fingerprint;  // files + precision + prefixes + truncation
+  std::filesystem::path dir;
   LocalModelOptions options;
   std::unique_ptr<model::Tokenizer> tokenizer;
   std::unique_ptr<model::Encoder> encoder;
@@ -68,17 +70,33 @@ struct LocalModel {
     m->max_tokens = static_cast<size_t>(c.max_seq_length);
     if (options.max_tokens > 0) m->max_tokens = std::min(m->max_tokens, options.max_tokens);
     m->max_tokens = std::max<size_t>(m->max_tokens, 4);
-    QUARRY_ASSIGN_OR_RETURN(std::string files, HashModelFiles(dir));
-    m->fingerprint = m->id + "@" +
-                     HashHex128(files + "|" + std::to_string(static_cast<int>(options.precision)) +
-                                "|" + std::to_string(m->max_tokens) + "|" + options.query_prefix +
-                                "|" + options.document_prefix)
-                         .substr(0, 16);
+    m->dir = dir;
     m->batcher = std::make_unique<DynamicBatcher>(
         m->encoder.get(),
         BatcherOptions{options.max_batch_tokens, options.min_batch_tokens, options.target_batch_ms});
     return m;
   }
+
+  // Files + precision + prefixes + truncation. Computed on first use: only
+  // caches need it, and it reads every model file once more.
+  const std::string& Fingerprint() const {
+    std::call_once(fingerprint_once_, [this] {
+      auto files = HashModelFiles(dir);
+      // Unreadable now: a key of this process alone (never shared, never wrong).
+      const std::string content =
+          files.ok() ? *files : "unhashed:" + std::to_string(std::random_device{}());
+      fingerprint_ = id + "@" +
+                     HashHex128(content + "|" + std::to_string(static_cast<int>(options.precision)) +
+                                "|" + std::to_string(max_tokens) + "|" + options.query_prefix +
+                                "|" + options.document_prefix)
+                         .substr(0, 16);
+    });
+    return fingerprint_;
+  }
+
+ private:
+  mutable std::once_flag fingerprint_once_;
+  mutable std::string fingerprint_;
 };
 
 class LocalEmbedder final : public Embedder {
@@ -86,7 +104,7 @@ class LocalEmbedder final : public Embedder {
   explicit LocalEmbedder(std::unique_ptr<LocalModel> m) : m_(std::move(m)) {}
   size_t dim() const override { return static_cast<size_t>(m_->encoder->output_dim()); }
   const std::string& model_id() const override { return m_->id; }
-  const std::string& fingerprint() const override { return m_->fingerprint; }
+  const std::string& fingerprint() const override { return m_->Fingerprint(); }
   std::string InputKey(std::string_view text, TextKind kind) const override {
     return IdsKey(Encode(text, kind).ids);
   }
@@ -126,7 +144,7 @@ class LocalReranker final : public Reranker {
  public:
   explicit LocalReranker(std::unique_ptr<LocalModel> m) : m_(std::move(m)) {}
   const std::string& model_id() const override { return m_->id; }
-  const std::string& fingerprint() const override { return m_->fingerprint; }
+  const std::string& fingerprint() const override { return m_->Fingerprint(); }
   // Pair truncation depends on the query only through its tokens.
   std::string QueryKey(std::string_view query) const override {
     return IdsKey(m_->tokenizer->Tokenize(query));

@@ -8,41 +8,14 @@
 #include "common/hash.h"
 #include "quarry/engine.h"
 #include "search/hybrid.h"
+#include "search/test_embedder.h"
 
 namespace quarry::search {
 namespace {
 
 constexpr size_t kDim = 16;
 
-// Hashed bag of words.
-class WordsEmbedder final : public embed::Embedder {
- public:
-  size_t dim() const override { return kDim; }
-  const std::string& model_id() const override { return id_; }
-  Status Embed(std::span<const std::string_view> texts, embed::TextKind,
-               std::vector<std::vector<float>>* out) override {
-    out->clear();
-    for (std::string_view text : texts) {
-      std::vector<float> v(kDim, 0.0f);
-      std::string word;
-      for (size_t i = 0; i <= text.size(); ++i) {
-        if (i < text.size() && std::isalnum(static_cast<unsigned char>(text[i]))) {
-          word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
-        } else if (!word.empty()) {
-          const uint64_t h = Hash64(word);
-          v[h % kDim] += (h >> 32) & 1 ? 1.0f : -1.0f;
-          word.clear();
-        }
-      }
-      v[0] += 0.01f;
-      out->push_back(std::move(v));
-    }
-    return Status::OK();
-  }
-
- private:
-  std::string id_ = "words";
-};
+using testing::HashEmbedder;
 
 TEST(HybridFilterTest, FilterReachesBothRetrievers) {
   const auto dir = std::filesystem::temp_directory_path() /
@@ -69,7 +42,7 @@ TEST(HybridFilterTest, FilterReachesBothRetrievers) {
                  std::to_string(i) + "}";
     docs.push_back(std::move(d));
   }
-  WordsEmbedder embedder;
+  HashEmbedder embedder(kDim);
   EmbedderChunkAdapter adapter(&embedder);
   ASSERT_TRUE(coll->Upsert(std::move(docs), &adapter).ok());
 

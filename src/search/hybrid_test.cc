@@ -12,49 +12,14 @@
 
 #include "common/hash.h"
 #include "quarry/engine.h"
+#include "search/test_embedder.h"
 
 namespace quarry::search {
 namespace {
 
 constexpr size_t kDim = 32;
-
-std::vector<std::string> Words(std::string_view text) {
-  std::vector<std::string> out;
-  std::string w;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!w.empty()) {
-      out.push_back(std::move(w));
-      w.clear();
-    }
-  }
-  if (!w.empty()) out.push_back(std::move(w));
-  return out;
-}
-
-class HashEmbedder final : public embed::Embedder {
- public:
-  size_t dim() const override { return kDim; }
-  const std::string& model_id() const override { return id_; }
-  Status Embed(std::span<const std::string_view> texts, embed::TextKind,
-               std::vector<std::vector<float>>* out) override {
-    out->clear();
-    for (std::string_view t : texts) {
-      std::vector<float> v(kDim, 0.0f);
-      for (const std::string& w : Words(t)) {
-        const uint64_t h = Hash64(w);
-        v[h % kDim] += (h >> 32) & 1 ? 1.0f : -1.0f;
-      }
-      v[0] += 0.01f;
-      out->push_back(std::move(v));
-    }
-    return Status::OK();
-  }
-
- private:
-  std::string id_ = "hash";
-};
+using testing::HashEmbedder;
+using testing::Words;
 
 // Scores a passage by how many query words it contains (plus a tiny length
 // tie-break), so its order differs from both retrievers'.
@@ -151,7 +116,7 @@ class HybridTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<Engine> engine_;
   Collection* coll_ = nullptr;
-  HashEmbedder embedder_;
+  HashEmbedder embedder_{kDim};
   OverlapReranker reranker_;
 };
 
