@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "quarry/points.h"
 #include "quarry/query.h"
 #include "quarry/status.h"
 #include "quarry/types.h"
@@ -40,6 +41,15 @@ struct DenseVectorConfig {
   uint32_t hnsw_m = 16;
   uint32_t hnsw_ef_construction = 128;
   uint32_t hnsw_ef_search = 64;  // default per query
+};
+
+// A named sparse vector of points (Qdrant's sparse_vectors): an inverted
+// index scored by dot product. With `idf`, each query dimension's weight is
+// multiplied by ln(1 + (N - n + 0.5) / (n + 0.5)) over the N points that have
+// this vector, n of them with the dimension (Qdrant's `modifier: idf`).
+struct SparseVectorConfig {
+  std::string name;
+  bool idf = false;
 };
 
 // Computes the named vectors of chunks before they are stored (a local model,
@@ -62,6 +72,7 @@ struct CollectionOptions {
   bool stem = true;
   bool remove_stop_words = true;
   std::vector<DenseVectorConfig> dense_vectors;  // none: BM25 only
+  std::vector<SparseVectorConfig> sparse_vectors = {};  // names distinct from the dense ones
 };
 
 struct DenseVectorInfo {
@@ -87,6 +98,12 @@ struct PayloadIndexInfo {
   uint64_t points = 0;  // points with at least one indexed value
 };
 
+struct SparseVectorInfo {
+  SparseVectorConfig config;
+  uint64_t vectors = 0;
+  uint64_t memory_bytes = 0;
+};
+
 struct CollectionInfo {
   std::string name;
   uint64_t documents = 0;
@@ -100,6 +117,7 @@ struct CollectionInfo {
   bool read_only = false;          // opened read-only (another process writes it)
   std::vector<DenseVectorInfo> dense_vectors;
   std::vector<PayloadIndexInfo> payload_indexes = {};  // by field name
+  std::vector<SparseVectorInfo> sparse_vectors = {};
 };
 
 // What happened to each document of an upsert.
@@ -156,6 +174,29 @@ class Collection {
   // The chunks stored under `point_ids`, in order; nullopt for a point that
   // does not exist (never written, or deleted since it was found).
   Result<std::vector<std::optional<Chunk>>> GetPoints(std::span<const uint64_t> point_ids) const;
+
+  // ---- Points (Qdrant's model, see quarry/points.h) ----
+  // Stores `points` in one durable transaction (all or none). An existing id
+  // is replaced; an equal point (same payload and vectors) is left alone.
+  // Every vector must be one of the collection's, with the right dimension and
+  // finite values; a point may lack any of them.
+  Result<UpsertStats> UpsertPoints(std::vector<PointStruct> points);
+  // One entry per id, in order; nullopt for an id with no point.
+  Result<std::vector<std::optional<PointRecord>>> RetrievePoints(std::span<const PointId> ids,
+                                                                 bool with_vectors) const;
+  // The same by internal ids (search hits).
+  Result<std::vector<std::optional<PointRecord>>> RetrieveByPointIds(
+      std::span<const uint64_t> point_ids, bool with_vectors) const;
+  // Deletes the selected points (a document chunk alone: its document loses
+  // it); returns how many existed.
+  Result<uint64_t> DeletePoints(const PointSelector& selector);
+  // Changes the payload of the selected points; returns how many changed.
+  Result<uint64_t> UpdatePayload(const PointSelector& selector, const PayloadUpdate& update);
+  Result<ScrollPage> Scroll(const ScrollRequest& request) const;
+  // Points the filter passes (every point without one).
+  Result<uint64_t> CountPoints(const std::optional<Filter>& filter) const;
+  // The internal ids of those of `ids` that exist, in order.
+  Result<std::vector<uint64_t>> ResolvePointIds(std::span<const PointId> ids) const;
 
   // Writes the index snapshot if it is behind the store, then prunes the change
   // log it covers. Called by ingest at the end and every so many changes.

@@ -57,6 +57,9 @@ struct FieldCondition {
 
 struct HasIdCondition {
   std::vector<uint64_t> ids;  // point ids
+  // UUID point ids (canonical form); the collection resolves them to the ids
+  // of the points they name (quarry/points.h).
+  std::vector<std::string> uuids = {};
 };
 
 struct Condition;
@@ -117,10 +120,29 @@ struct VectorQuery {
   std::vector<float> values;
 };
 
-// BM25 over `text`, or, when `vector` is set, nearest neighbours of it.
+// A sparse vector (SPLADE and the like): dimension indices and their values.
+struct SparseVector {
+  std::vector<uint32_t> indices;
+  std::vector<float> values;
+};
+
+// A query on one of the collection's named sparse vectors: the dot product
+// with the stored vectors (times idf per dimension when the vector is
+// configured with it).
+struct SparseQuery {
+  std::string name;
+  SparseVector vector;
+};
+
+// BM25 over `text`, or, when `vector` is set, nearest neighbours of it, or,
+// when `sparse` is set, the best dot products with it.
 struct SearchRequest {
   std::string text;   // the query, analysed like the documents
   std::optional<VectorQuery> vector;
+  std::optional<SparseQuery> sparse = std::nullopt;
+  // When set, only these (internal) point ids are scored, exactly: a
+  // rescoring stage over candidates found before (Qdrant's prefetch + query).
+  std::optional<std::vector<uint64_t>> among = std::nullopt;
   size_t limit = 10;  // hits to return (chunks)
   size_t offset = 0;  // skip this many hits first (paging)
   bool with_text = true;  // fill SearchHit::chunk (text and payload)

@@ -27,24 +27,6 @@ using storage::ChangeOp;
 using storage::DocRecord;
 using storage::Table;
 
-namespace {
-
-constexpr uint32_t kBm25SnapshotVersion = 1;
-constexpr const char* kSnapshotFile = "bm25.snap";
-constexpr size_t kMaxQueryBytes = 64 * 1024;
-
-// A crash during WriteFileAtomic can leave "bm25.snap.tmp.*" behind.
-void RemoveStaleTempFiles(const std::filesystem::path& dir) {
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(dir, ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    if (it->path().filename().string().starts_with(std::string(kSnapshotFile) + ".tmp.")) {
-      std::error_code remove_ec;
-      std::filesystem::remove(it->path(), remove_ec);
-    }
-  }
-}
-
 uint64_t NowUnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -65,20 +47,6 @@ Result<uint64_t> ReadMetaU64(const storage::Txn& txn, std::string_view key) {
   return DecodeFixed64(value->data());
 }
 
-// Calls `fn` on each logged change with seq > after_seq, in order, until it
-// fails. Shared by the replay of every derived index.
-Status ForEachChangeAfter(const storage::Txn& txn, uint64_t after_seq,
-                          const std::function<Status(const Change&)>& fn) {
-  Status status;
-  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
-                                  [&](std::string_view, std::string_view value) {
-                                    auto change = storage::DecodeChange(value);
-                                    status = change.ok() ? fn(*change) : change.status();
-                                    return status.ok();
-                                  }));
-  return status;
-}
-
 // Document metadata must be a JSON object of at most kMaxMetadataBytes
 // (compact); it is stored compact, "" for none (and for {}).
 Status NormalizeMetadata(std::string* metadata) {
@@ -96,12 +64,6 @@ Status NormalizeMetadata(std::string* metadata) {
   return Status::OK();
 }
 
-// The last component of a heading path ("A > B > C" -> "C").
-std::string_view LastHeading(std::string_view path) {
-  size_t pos = path.rfind(" > ");
-  return pos == std::string_view::npos ? path : path.substr(pos + 3);
-}
-
 // Calls fn(point_id, chunk) for every stored chunk, in id order; stops at the
 // first error (a chunk that does not decode names its point).
 Status ForEachStoredChunk(const storage::Txn& txn,
@@ -116,6 +78,106 @@ Status ForEachStoredChunk(const storage::Txn& txn,
   }));
   return status;
 }
+
+Status CheckVector(std::span<const float> values, const DenseVectorConfig& config) {
+  if (values.size() != config.dim) {
+    return Status::InvalidArgument("vector '" + config.name + "' has dimension " +
+                                   std::to_string(values.size()) + ", expected " +
+                                   std::to_string(config.dim));
+  }
+  for (float v : values) {
+    if (!std::isfinite(v)) {
+      return Status::InvalidArgument("vector '" + config.name + "' has a non-finite value");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckSparseVector(const SparseVector& vector, const std::string& name) {
+  if (vector.indices.size() != vector.values.size()) {
+    return Status::InvalidArgument("sparse vector '" + name + "' has " +
+                                   std::to_string(vector.indices.size()) + " indices but " +
+                                   std::to_string(vector.values.size()) + " values");
+  }
+  if (vector.indices.size() > 65536) {
+    return Status::InvalidArgument("sparse vector '" + name + "' has more than 65536 entries");
+  }
+  for (float v : vector.values) {
+    if (!std::isfinite(v)) {
+      return Status::InvalidArgument("sparse vector '" + name + "' has a non-finite value");
+    }
+  }
+  std::vector<uint32_t> sorted = vector.indices;
+  std::sort(sorted.begin(), sorted.end());
+  auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end()) {
+    return Status::InvalidArgument("sparse vector '" + name + "' has index " +
+                                   std::to_string(*dup) + " twice");
+  }
+  return Status::OK();
+}
+
+// The similarity the dense index ranks by: cosine, inner product, or -L2².
+float ExactSimilarity(VectorMetric metric, std::span<const float> a, std::span<const float> b) {
+  double dot = 0, aa = 0, bb = 0, l2 = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    dot += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+    double d = static_cast<double>(a[i]) - b[i];
+    l2 += d * d;
+  }
+  switch (metric) {
+    case VectorMetric::kCosine:
+      return aa > 0 && bb > 0 ? static_cast<float>(dot / std::sqrt(aa * bb)) : 0.0f;
+    case VectorMetric::kDot: return static_cast<float>(dot);
+    case VectorMetric::kL2: return static_cast<float>(-l2);
+  }
+  return 0.0f;
+}
+
+namespace {
+
+constexpr uint32_t kBm25SnapshotVersion = 1;
+constexpr const char* kSnapshotFile = "bm25.snap";
+constexpr size_t kMaxQueryBytes = 64 * 1024;
+
+// A crash during WriteFileAtomic can leave "bm25.snap.tmp.*" behind.
+void RemoveStaleTempFiles(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().starts_with(std::string(kSnapshotFile) + ".tmp.")) {
+      std::error_code remove_ec;
+      std::filesystem::remove(it->path(), remove_ec);
+    }
+  }
+}
+
+
+
+
+// Calls `fn` on each logged change with seq > after_seq, in order, until it
+// fails. Shared by the replay of every derived index.
+Status ForEachChangeAfter(const storage::Txn& txn, uint64_t after_seq,
+                          const std::function<Status(const Change&)>& fn) {
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kChanges, EncodeKey64(after_seq + 1),
+                                  [&](std::string_view, std::string_view value) {
+                                    auto change = storage::DecodeChange(value);
+                                    status = change.ok() ? fn(*change) : change.status();
+                                    return status.ok();
+                                  }));
+  return status;
+}
+
+
+// The last component of a heading path ("A > B > C" -> "C").
+std::string_view LastHeading(std::string_view path) {
+  size_t pos = path.rfind(" > ");
+  return pos == std::string_view::npos ? path : path.substr(pos + 3);
+}
+
 
 }  // namespace
 
@@ -183,10 +245,22 @@ nlohmann::json OptionsToJson(const CollectionOptions& o) {
                      {"hnsw_ef_construction", v.hnsw_ef_construction},
                      {"hnsw_ef_search", v.hnsw_ef_search}});
   }
-  return {{"chunk_max_tokens", o.chunk_max_tokens}, {"chunk_overlap_tokens", o.chunk_overlap_tokens},
-          {"bm25_k1", o.bm25_k1},                   {"bm25_b", o.bm25_b},
-          {"title_boost", o.title_boost},           {"stem", o.stem},
-          {"remove_stop_words", o.remove_stop_words}, {"dense_vectors", dense}};
+  nlohmann::json out = {{"chunk_max_tokens", o.chunk_max_tokens},
+                        {"chunk_overlap_tokens", o.chunk_overlap_tokens},
+                        {"bm25_k1", o.bm25_k1},
+                        {"bm25_b", o.bm25_b},
+                        {"title_boost", o.title_boost},
+                        {"stem", o.stem},
+                        {"remove_stop_words", o.remove_stop_words},
+                        {"dense_vectors", dense}};
+  // Only when there are some: the config text is part of every document's
+  // content hash, so older collections must keep theirs.
+  if (!o.sparse_vectors.empty()) {
+    nlohmann::json sparse = nlohmann::json::array();
+    for (const auto& v : o.sparse_vectors) sparse.push_back({{"name", v.name}, {"idf", v.idf}});
+    out["sparse_vectors"] = sparse;
+  }
+  return out;
 }
 
 Result<CollectionOptions> OptionsFromJson(std::string_view text) {
@@ -215,6 +289,9 @@ Result<CollectionOptions> OptionsFromJson(std::string_view text) {
       config.hnsw_ef_search = v.value("hnsw_ef_search", config.hnsw_ef_search);
       o.dense_vectors.push_back(std::move(config));
     }
+    for (const auto& v : json.value("sparse_vectors", nlohmann::json::array())) {
+      o.sparse_vectors.push_back({v.at("name").get<std::string>(), v.value("idf", false)});
+    }
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("collection config: ") + e.what());
   }
@@ -237,21 +314,26 @@ Status ValidateCollectionOptions(const CollectionOptions& o) {
   if (!(o.title_boost >= 0.0f && o.title_boost <= 100.0f)) {
     return Status::InvalidArgument("title boost must be in [0, 100]");
   }
-  for (size_t field_idx = 0; field_idx < o.dense_vectors.size(); ++field_idx) {
-    const auto& v = o.dense_vectors[field_idx];
-    bool valid_name = !v.name.empty() && v.name.size() <= 64 &&
-                      std::all_of(v.name.begin(), v.name.end(), [](unsigned char c) {
+  std::vector<std::string> names;
+  auto check_name = [&](const std::string& name) -> Status {
+    bool valid_name = !name.empty() && name.size() <= 64 &&
+                      std::all_of(name.begin(), name.end(), [](unsigned char c) {
                         return std::isalnum(c) || c == '_' || c == '-';
                       });
     if (!valid_name) {
-      return Status::InvalidArgument("invalid vector name '" + v.name +
+      return Status::InvalidArgument("invalid vector name '" + name +
                                      "': use 1-64 letters, digits, '_' or '-'");
     }
-    for (size_t other = 0; other < field_idx; ++other) {
-      if (o.dense_vectors[other].name == v.name) {
-        return Status::InvalidArgument("vector name '" + v.name + "' given twice");
-      }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return Status::InvalidArgument("vector name '" + name + "' given twice");
     }
+    names.push_back(name);
+    return Status::OK();
+  };
+  for (const auto& v : o.sparse_vectors) QUARRY_RETURN_IF_ERROR(check_name(v.name));
+  for (size_t field_idx = 0; field_idx < o.dense_vectors.size(); ++field_idx) {
+    const auto& v = o.dense_vectors[field_idx];
+    QUARRY_RETURN_IF_ERROR(check_name(v.name));
     if (v.dim == 0 || v.dim > 65536) {
       return Status::InvalidArgument("vector '" + v.name + "': dimension must be in [1, 65536]");
     }
@@ -333,6 +415,11 @@ Result<std::unique_ptr<Collection::Impl>> Collection::Impl::Open(
   if (!impl->read_only) RemoveStaleTempFiles(dir);
   QUARRY_RETURN_IF_ERROR(impl->LoadIndex());
   QUARRY_RETURN_IF_ERROR(impl->LoadPayloadIndexes());
+  impl->sparse.resize(impl->options.sparse_vectors.size());
+  for (size_t field_idx = 0; field_idx < impl->sparse.size(); ++field_idx) {
+    impl->sparse[field_idx].config = impl->options.sparse_vectors[field_idx];
+    QUARRY_RETURN_IF_ERROR(impl->LoadSparse(&impl->sparse[field_idx]));
+  }
   if (!impl->options.dense_vectors.empty()) {
     uint64_t last_seq = 0;
     uint64_t pruned_seq = 0;
@@ -375,6 +462,7 @@ void Collection::Impl::ChunkTerms(const Chunk& chunk, std::vector<index::Weighte
 }
 
 Status Collection::Impl::ApplyChunkToIndex(uint64_t point_id, const Chunk& chunk) {
+  if (IsApiPoint(chunk) && chunk.text.empty()) return Status::OK();  // nothing for BM25
   std::vector<index::WeightedTerm> terms;
   float length = 0;
   ChunkTerms(chunk, &terms, &length);
@@ -565,19 +653,8 @@ class PointFilter {
   Status status_;
 };
 
-Status CheckVector(std::span<const float> values, const DenseVectorConfig& config) {
-  if (values.size() != config.dim) {
-    return Status::InvalidArgument("vector '" + config.name + "' has dimension " +
-                                   std::to_string(values.size()) + ", expected " +
-                                   std::to_string(config.dim));
-  }
-  for (float v : values) {
-    if (!std::isfinite(v)) {
-      return Status::InvalidArgument("vector '" + config.name + "' has a non-finite value");
-    }
-  }
-  return Status::OK();
-}
+
+
 
 }  // namespace
 
@@ -586,7 +663,39 @@ Status Collection::Impl::DeletePoint(storage::Txn* txn, uint64_t point_id) {
   for (const auto& config : options.dense_vectors) {
     QUARRY_RETURN_IF_ERROR(txn->Delete(Table::kVectors, storage::VectorKey(point_id, config.name)));
   }
+  for (const auto& config : options.sparse_vectors) {
+    QUARRY_RETURN_IF_ERROR(txn->Delete(
+        Table::kVectors, storage::VectorKey(point_id, storage::SparseVectorKeyName(config.name))));
+  }
   return Status::OK();
+}
+
+Collection::Impl::SparseField* Collection::Impl::FindSparse(std::string_view field_name) {
+  for (auto& field : sparse) {
+    if (field.config.name == field_name) return &field;
+  }
+  return nullptr;
+}
+
+Status Collection::Impl::LoadSparse(SparseField* field) {
+  field->index = std::make_unique<index::SparseVectorIndex>(
+      field->config.idf ? index::SparseModifier::kIdf : index::SparseModifier::kNone);
+  const std::string suffix = storage::SparseVectorKeyName(field->config.name);
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+  Status status;
+  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kVectors, "", [&](std::string_view key,
+                                                             std::string_view value) {
+    if (key.size() < 8 || key.substr(8) != suffix) return true;
+    auto vector = storage::DecodeSparseVector(value);
+    if (!vector.ok()) {
+      status = Status::Corruption("bad stored sparse vector for point " +
+                                  std::to_string(DecodeKey64(key)));
+      return false;
+    }
+    status = field->index->Add(DecodeKey64(key), {vector->first, vector->second});
+    return status.ok();
+  }));
+  return status;
 }
 
 Collection::Impl::DenseField* Collection::Impl::FindDense(std::string_view field_name) {
@@ -705,6 +814,9 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
     for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
       Document& doc = docs[doc_idx];
       if (doc.doc_id.empty()) return Status::InvalidArgument("document without an id");
+      if (doc.doc_id[0] == kPointKeyMark) {
+        return Status::InvalidArgument("document ids must not start with U+001F");
+      }
       QUARRY_RETURN_IF_ERROR(
           NormalizeMetadata(&doc.metadata).WithContext("document '" + doc.doc_id + "'"));
       std::string keyed = doc.title;
@@ -805,6 +917,8 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
       }
       DocRecord record{doc.source, doc.title, prep.hash, now, {}};
       for (size_t chunk_idx = 0; chunk_idx < prep.chunks.size(); ++chunk_idx) {
+        // Skip ids that points written through the points API hold.
+        while (txn->Get(Table::kPoints, EncodeKey64(next_point)).ok()) ++next_point;
         uint64_t point_id = next_point++;
         QUARRY_RETURN_IF_ERROR(txn->Put(Table::kPoints, EncodeKey64(point_id),
                                         storage::EncodeChunk(prep.chunks[chunk_idx])));
@@ -850,6 +964,7 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
       im.index.Remove(op.point_id);
       for (auto& field : im.dense) field.index->Remove(op.point_id);
       im.payload_indexes.Remove(op.point_id);
+      for (auto& field : im.sparse) field.index->Remove(op.point_id);
     }
   }
   im.applied_seq = seq;
@@ -897,6 +1012,7 @@ Result<uint64_t> Collection::Impl::DeleteWhere(
   for (uint64_t point_id : removed) {
     index.Remove(point_id);
     for (auto& field : dense) field.index->Remove(point_id);
+    for (auto& field : sparse) field.index->Remove(point_id);
     payload_indexes.Remove(point_id);
   }
   applied_seq = seq;
@@ -945,18 +1061,85 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
   std::unique_ptr<storage::Txn> filter_txn;
   std::optional<std::vector<uint64_t>> candidates;
   std::function<bool(uint64_t)> accept;
+  const Filter* filter = nullptr;
+  std::optional<Filter> resolved_filter;
   if (request.filter.has_value() && !request.filter->empty()) {
-    QUARRY_ASSIGN_OR_RETURN(compiled_filter, CompiledFilter::Compile(*request.filter));
+    filter = &*request.filter;
     QUARRY_ASSIGN_OR_RETURN(filter_txn, im.store->BeginRead());
+    if (FilterHasUuids(*filter)) {
+      resolved_filter = *filter;
+      QUARRY_RETURN_IF_ERROR(im.ResolveFilterIds(*filter_txn, &*resolved_filter));
+      filter = &*resolved_filter;
+    }
+    QUARRY_ASSIGN_OR_RETURN(compiled_filter, CompiledFilter::Compile(*filter));
   }
   // REQUIRES: index_mu held (the payload indexes are read).
   auto prepare_filter = [&] {
     if (!compiled_filter) return;
-    candidates = im.payload_indexes.Candidates(*request.filter);
+    candidates = im.payload_indexes.Candidates(*filter);
     point_filter.emplace(&*compiled_filter, filter_txn.get(), candidates ? &*candidates : nullptr);
     accept = [&point_filter](uint64_t point_id) { return (*point_filter)(point_id); };
   };
-  if (request.vector.has_value()) {
+  std::optional<std::vector<uint64_t>> among;
+  if (request.among.has_value()) {
+    among = *request.among;
+    std::sort(among->begin(), among->end());
+    among->erase(std::unique(among->begin(), among->end()), among->end());
+  }
+  if (request.sparse.has_value()) {
+    const Impl::SparseField* field = im.FindSparse(request.sparse->name);
+    if (field == nullptr) {
+      return Status::InvalidArgument("collection '" + im.name + "' has no sparse vector '" +
+                                     request.sparse->name + "'");
+    }
+    QUARRY_RETURN_IF_ERROR(CheckSparseVector(request.sparse->vector, request.sparse->name));
+    std::shared_lock lock(im.index_mu);
+    prepare_filter();
+    std::vector<uint64_t> allowed;
+    index::SparseFilter sparse_filter;
+    if (among) {
+      if (candidates) {
+        std::set_intersection(among->begin(), among->end(), candidates->begin(), candidates->end(),
+                              std::back_inserter(allowed));
+        sparse_filter.candidates = &allowed;
+      } else {
+        sparse_filter.candidates = &*among;
+      }
+    } else if (candidates) {
+      sparse_filter.candidates = &*candidates;
+    }
+    if (compiled_filter) sparse_filter.accept = &accept;
+    QUARRY_ASSIGN_OR_RETURN(
+        top, field->index->Search({request.sparse->vector.indices, request.sparse->vector.values},
+                                  request.offset + request.limit, sparse_filter));
+  } else if (request.vector.has_value() && among.has_value()) {
+    const Impl::DenseField* field = im.FindDense(request.vector->name);
+    if (field == nullptr) {
+      return Status::InvalidArgument("collection '" + im.name + "' has no vector '" +
+                                     request.vector->name + "'");
+    }
+    QUARRY_RETURN_IF_ERROR(CheckVector(request.vector->values, field->config));
+    {
+      std::shared_lock lock(im.index_mu);
+      prepare_filter();
+    }
+    QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginRead());
+    for (uint64_t point_id : *among) {
+      auto bytes = txn->Get(Table::kVectors, storage::VectorKey(point_id, field->config.name));
+      if (bytes.status().IsNotFound()) continue;  // the point has no such vector
+      if (!bytes.ok()) return bytes.status();
+      QUARRY_ASSIGN_OR_RETURN(std::vector<float> stored, storage::DecodeVector(*bytes));
+      if (stored.size() != field->config.dim) continue;
+      if (compiled_filter && !accept(point_id)) continue;
+      top.push_back({point_id, ExactSimilarity(field->config.metric, request.vector->values, stored)});
+    }
+    size_t keep = std::min(top.size(), request.offset + request.limit);
+    std::partial_sort(top.begin(), top.begin() + keep, top.end(),
+                      [](const index::ScoredPoint& a, const index::ScoredPoint& b) {
+                        return a.score != b.score ? a.score > b.score : a.point_id < b.point_id;
+                      });
+    top.resize(keep);
+  } else if (request.vector.has_value()) {
     const Impl::DenseField* field = im.FindDense(request.vector->name);
     if (field == nullptr) {
       std::string known;
@@ -986,10 +1169,16 @@ Result<SearchResponse> Collection::Search(const SearchRequest& request) const {
     im.analyzer.Analyze(request.text, &response.query_terms);
     std::shared_lock lock(im.index_mu);
     prepare_filter();
-    if (compiled_filter) {
+    std::vector<uint64_t> allowed;
+    if (among && candidates) {
+      std::set_intersection(among->begin(), among->end(), candidates->begin(), candidates->end(),
+                            std::back_inserter(allowed));
+    }
+    if (compiled_filter || among) {
       index::Bm25Filter bm25_filter;
-      bm25_filter.candidates = candidates ? &*candidates : nullptr;
-      bm25_filter.accept = &accept;
+      bm25_filter.candidates = among ? (candidates ? &allowed : &*among)
+                                     : (candidates ? &*candidates : nullptr);
+      if (compiled_filter) bm25_filter.accept = &accept;
       top = im.index.Search(response.query_terms, request.offset + request.limit, bm25_filter);
     } else {
       top = im.index.Search(response.query_terms, request.offset + request.limit);
@@ -1181,6 +1370,10 @@ CollectionInfo Collection::Info() const {
           {field.config, dense_stats.vectors, dense_stats.memory_bytes, field.snapshot_seq});
     }
     info.payload_indexes = im.payload_indexes.Info();
+    for (const auto& field : im.sparse) {
+      auto sparse_stats = field.index->Stats();
+      info.sparse_vectors.push_back({field.config, sparse_stats.points, sparse_stats.memory_bytes});
+    }
   }
   info.disk_bytes = im.store->Stats().file_bytes;
   std::error_code ec;

@@ -14,12 +14,14 @@
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <shared_mutex>
+#include <span>
 #include <string>
 
 #include "collection/payload_index.h"
 #include "common/file_util.h"
 #include "index/dense/dense_index.h"
 #include "index/sparse/bm25_index.h"
+#include "index/sparse/sparse_vector_index.h"
 #include "quarry/collection.h"
 #include "storage/lmdb_store.h"
 #include "storage/records.h"
@@ -31,6 +33,23 @@ namespace quarry {
 nlohmann::json OptionsToJson(const CollectionOptions& options);
 Result<CollectionOptions> OptionsFromJson(std::string_view text);
 Status ValidateCollectionOptions(const CollectionOptions& options);
+
+// Helpers shared by collection.cc and points.cc.
+uint64_t NowUnixMs();
+std::string EncodeU64(uint64_t v);
+Result<uint64_t> ReadMetaU64(const storage::Txn& txn, std::string_view key);
+// Checks that metadata is "" or a JSON object within kMaxMetadataBytes, and
+// rewrites it compactly.
+Status NormalizeMetadata(std::string* metadata);
+// Calls fn(point_id, chunk) for every stored chunk, in id order.
+Status ForEachStoredChunk(const storage::Txn& txn,
+                          const std::function<Status(uint64_t, const Chunk&)>& fn);
+Status CheckVector(std::span<const float> values, const DenseVectorConfig& config);
+Status CheckSparseVector(const SparseVector& vector, const std::string& name);
+// True when a has_id condition names UUIDs (Impl::ResolveFilterIds).
+bool FilterHasUuids(const Filter& filter);
+// The similarity the dense index ranks by: cosine, inner product, or -L2².
+float ExactSimilarity(VectorMetric metric, std::span<const float> a, std::span<const float> b);
 
 struct Collection::Impl {
   Impl(std::string name, std::filesystem::path dir, CollectionOptions options);
@@ -71,8 +90,30 @@ struct Collection::Impl {
   const DenseField* FindDense(std::string_view name) const {
     return const_cast<Impl*>(this)->FindDense(name);
   }
+  // One named sparse vector: rebuilt from the vectors table at open.
+  struct SparseField {
+    SparseVectorConfig config;
+    std::unique_ptr<index::SparseVectorIndex> index;  // guarded by index_mu
+  };
+  Status LoadSparse(SparseField* field);
+  SparseField* FindSparse(std::string_view name);
+  const SparseField* FindSparse(std::string_view name) const {
+    return const_cast<Impl*>(this)->FindSparse(name);
+  }
   // Deletes a point's chunk and vectors (the caller logs the change).
   Status DeletePoint(storage::Txn* txn, uint64_t point_id);
+
+  // Points API internals (points.cc). The internal id of `id` in `txn`, or
+  // NotFound.
+  Result<uint64_t> FindPoint(const storage::Txn& txn, const PointId& id) const;
+  // Replaces has_id UUIDs with the internal ids they name.
+  Status ResolveFilterIds(const storage::Txn& txn, Filter* filter) const;
+  // Internal ids of the points `filter` passes, ascending.
+  Result<std::vector<uint64_t>> MatchingPoints(const storage::Txn& txn, const Filter& filter) const;
+  Result<std::vector<uint64_t>> SelectPoints(const storage::Txn& txn,
+                                             const PointSelector& selector) const;
+  Result<PointRecord> ReadPointRecord(const storage::Txn& txn, uint64_t point_id, const Chunk& chunk,
+                                      bool with_vectors) const;
 
   Result<uint64_t> DeleteWhere(
       const std::function<bool(std::string_view doc_id, const storage::DocRecord&)>& match);
@@ -98,6 +139,7 @@ struct Collection::Impl {
   mutable std::shared_mutex index_mu;
   index::Bm25Index index;     // guarded by index_mu
   std::vector<DenseField> dense;  // one per configured dense vector, fixed at open
+  std::vector<SparseField> sparse;  // one per configured sparse vector, fixed at open
   PayloadIndexes payload_indexes;  // guarded by index_mu (changing the set: also write_mu)
   // Store seq the index reflects: written under index_mu (exclusive), read
   // without it by version().

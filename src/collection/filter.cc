@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "quarry/points.h"
+
 namespace quarry {
 
 using nlohmann::json;
@@ -101,6 +103,12 @@ std::string ConditionKey(const Condition& condition) {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::string out = "{\"has_id\":[";
     for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+    std::vector<std::string> uuids = has_id->uuids;
+    std::sort(uuids.begin(), uuids.end());
+    uuids.erase(std::unique(uuids.begin(), uuids.end()), uuids.end());
+    for (size_t i = 0; i < uuids.size(); ++i) {
+      out += (i || !ids.empty() ? ",\"" : "\"") + uuids[i] + "\"";
+    }
     return out + "]}";
   }
   return CanonicalFilterKey(std::get<Filter>(condition.value));
@@ -281,7 +289,7 @@ bool IsFixedPayloadField(std::string_view name) {
 }
 
 const json* PayloadView::Top(const std::string& name) {
-  if (IsFixedPayloadField(name)) {
+  if (IsFixedPayloadField(name) && !IsApiPoint(chunk_)) {  // a point's payload is its own
     for (const auto& [field, value] : fixed_) {
       if (field == name) return &value;
     }

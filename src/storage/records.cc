@@ -134,4 +134,30 @@ Result<std::vector<float>> DecodeVector(std::string_view bytes) {
   return values;
 }
 
+std::string SparseVectorKeyName(std::string_view name) { return "~" + std::string(name); }
+
+std::string EncodeSparseVector(std::span<const uint32_t> indices, std::span<const float> values) {
+  std::string out(1, static_cast<char>(kVectorVersion));
+  PutFixed32(&out, static_cast<uint32_t>(indices.size()));
+  for (uint32_t index : indices) PutFixed32(&out, index);
+  for (float v : values) PutFloat(&out, v);
+  return out;
+}
+
+Result<std::pair<std::vector<uint32_t>, std::vector<float>>> DecodeSparseVector(
+    std::string_view bytes) {
+  ByteReader reader(bytes);
+  uint32_t n = 0;
+  if (!ReadVersion(&reader, kVectorVersion) || !reader.ReadFixed32(&n) ||
+      reader.remaining() != static_cast<size_t>(n) * 8) {
+    return Status::Corruption("bad sparse vector record");
+  }
+  std::pair<std::vector<uint32_t>, std::vector<float>> out;
+  out.first.resize(n);
+  out.second.resize(n);
+  for (auto& index : out.first) reader.ReadFixed32(&index);
+  for (auto& v : out.second) reader.ReadFloat(&v);
+  return out;
+}
+
 }  // namespace quarry::storage

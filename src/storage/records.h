@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "quarry/status.h"
@@ -53,6 +54,13 @@ Result<Change> DecodeChange(std::string_view bytes);
 std::string VectorKey(uint64_t point_id, std::string_view name);
 std::string EncodeVector(std::span<const float> values);
 Result<std::vector<float>> DecodeVector(std::string_view bytes);
+
+// Sparse vectors share the vectors table: key = EncodeKey64(point_id) +
+// SparseVectorKeyName(name) (a '~' before the name, which dense names never
+// start with); value = u8 version, u32 n, n u32 indices, n floats.
+std::string SparseVectorKeyName(std::string_view name);
+std::string EncodeSparseVector(std::span<const uint32_t> indices, std::span<const float> values);
+Result<std::pair<std::vector<uint32_t>, std::vector<float>>> DecodeSparseVector(std::string_view bytes);
 
 // Well-known meta keys.
 inline constexpr std::string_view kMetaConfig = "config";          // JSON
