@@ -232,6 +232,14 @@ json PayloadSchemaJson(const CollectionInfo& info) {
   return schema;
 }
 
+json SparseParamsJson(const CollectionOptions& options) {
+  json out = json::object();
+  for (const auto& config : options.sparse_vectors) {
+    out[config.name] = {{"modifier", config.idf ? "idf" : "none"}};
+  }
+  return out;
+}
+
 // Qdrant's CollectionInfo, as far as a Quarry collection maps onto it.
 json QdrantCollectionInfo(const CollectionInfo& info) {
   json vectors = json::object();
@@ -257,7 +265,8 @@ json QdrantCollectionInfo(const CollectionInfo& info) {
           {"shard_number", 1},
           {"replication_factor", 1},
           {"write_consistency_factor", 1},
-          {"on_disk_payload", true}}},
+          {"on_disk_payload", true},
+          {"sparse_vectors", SparseParamsJson(info.options)}}},
         {"hnsw_config",
          {{"m", m},
           {"ef_construct", ef_construct},
@@ -391,6 +400,72 @@ std::string UtcTimestamp() {
   return buf;
 }
 
+
+// ---- points rendering (Qdrant's Record / ScoredPoint) ----
+
+json PointPayloadJson(const Chunk& chunk, const PayloadSelector& selector) {
+  json payload = json::object();
+  if (IsApiPoint(chunk)) {
+    if (!chunk.metadata.empty()) {
+      payload = json::parse(chunk.metadata, nullptr, /*allow_exceptions=*/false);
+      if (!payload.is_object()) payload = json::object();
+    }
+  } else {  // a chunk of a document: its fields over the document's metadata
+    payload = {{"doc_id", chunk.doc_id},   {"title", chunk.title},
+               {"section", chunk.section}, {"source", chunk.source},
+               {"chunk_index", chunk.chunk_index}, {"text", chunk.text}};
+    AddMetadata(chunk.metadata, &payload);
+  }
+  if (!selector.include.empty()) {
+    json kept = json::object();
+    for (const std::string& key : selector.include) {
+      if (auto it = payload.find(key); it != payload.end()) kept[key] = *it;
+    }
+    payload = std::move(kept);
+  }
+  for (const std::string& key : selector.exclude) payload.erase(key);
+  return payload;
+}
+
+json PointVectorsJson(const PointRecord& record, const VectorSelector& selector,
+                      const CollectionOptions& options) {
+  auto wanted = [&](const std::string& name) {
+    return selector.names.empty() ||
+           std::find(selector.names.begin(), selector.names.end(), name) != selector.names.end();
+  };
+  auto floats = [](const std::vector<float>& values) {
+    json out = json::array();
+    for (float v : values) out.push_back(ShortFloat(v));
+    return out;
+  };
+  if (options.dense_vectors.size() == 1 && options.dense_vectors[0].name == kDefaultVectorName &&
+      options.sparse_vectors.empty()) {
+    if (record.vectors.empty()) return nullptr;
+    return floats(record.vectors[0].second);
+  }
+  json out = json::object();
+  for (const auto& [name, values] : record.vectors) {
+    if (wanted(name)) out[name] = floats(values);
+  }
+  for (const auto& [name, vector] : record.sparse_vectors) {
+    if (wanted(name)) out[name] = {{"indices", vector.indices}, {"values", floats(vector.values)}};
+  }
+  return out;
+}
+
+json PointRecordJson(const PointRecord& record, const PayloadSelector& payload,
+                     const VectorSelector& vectors, const CollectionOptions& options) {
+  json out = {{"id", PointIdJson(record.id)}};
+  if (payload.enabled) out["payload"] = PointPayloadJson(record.chunk, payload);
+  if (vectors.enabled) out["vector"] = PointVectorsJson(record, vectors, options);
+  return out;
+}
+
+// Qdrant's UpdateResult: writes are durable when acknowledged, so always "completed".
+json UpdateResult(uint64_t operation_id) {
+  return {{"operation_id", operation_id}, {"status", "completed"}};
+}
+
 }  // namespace
 
 // ---- ModelRegistry ----
@@ -499,6 +574,25 @@ void ApiService::AddRoutes() {
   r.Add("PUT", "/collections/{name}/index", Access::kWrite, bind(&ApiService::CreatePayloadIndex));
   r.Add("DELETE", "/collections/{name}/index/{field}", Access::kWrite,
         bind(&ApiService::DeletePayloadIndex));
+  r.Add("PUT", "/collections/{name}/points", Access::kWrite, bind(&ApiService::UpsertPoints));
+  r.Add("POST", "/collections/{name}/points", Access::kRead, bind(&ApiService::RetrievePoints));
+  r.Add("GET", "/collections/{name}/points/{id}", Access::kRead, bind(&ApiService::GetPoint));
+  r.Add("POST", "/collections/{name}/points/delete", Access::kWrite, bind(&ApiService::DeletePoints));
+  r.Add("POST", "/collections/{name}/points/payload", Access::kWrite, bind(&ApiService::SetPayload));
+  r.Add("PUT", "/collections/{name}/points/payload", Access::kWrite,
+        bind(&ApiService::OverwritePayload));
+  r.Add("POST", "/collections/{name}/points/payload/delete", Access::kWrite,
+        bind(&ApiService::DeletePayloadKeys));
+  r.Add("POST", "/collections/{name}/points/payload/clear", Access::kWrite,
+        bind(&ApiService::ClearPayload));
+  r.Add("POST", "/collections/{name}/points/scroll", Access::kRead, bind(&ApiService::ScrollPoints));
+  r.Add("POST", "/collections/{name}/points/count", Access::kRead, bind(&ApiService::CountPoints));
+  r.Add("POST", "/collections/{name}/points/search", Access::kRead, bind(&ApiService::SearchPoints));
+  r.Add("POST", "/collections/{name}/points/search/batch", Access::kRead,
+        bind(&ApiService::SearchPointsBatch));
+  r.Add("POST", "/collections/{name}/points/query", Access::kRead, bind(&ApiService::QueryPoints));
+  r.Add("POST", "/collections/{name}/points/query/batch", Access::kRead,
+        bind(&ApiService::QueryPointsBatch));
   r.Add("GET", "/v1/models", Access::kRead, bind(&ApiService::ListModels));
   r.Add("POST", "/v1/embeddings", Access::kRead, bind(&ApiService::OpenAiEmbeddings));
   r.Add("POST", "/v1/rerank", Access::kRead, bind(&ApiService::OpenAiRerank));
@@ -1323,6 +1417,265 @@ HttpResponse ApiService::TeiRerank(RouteContext& ctx) {
     results.push_back(std::move(item));
   }
   return JsonResponse(200, results);
+}
+
+
+// ---- points (Qdrant) ----
+
+Result<json> ApiService::ParseBody(const RouteContext& ctx) {
+  return ParseJsonObject(ctx.request.body, options_.limits.max_json_depth);
+}
+
+HttpResponse ApiService::WithCollection(RouteContext& ctx,
+                                        const std::function<HttpResponse(Collection&)>& fn) {
+  auto start = Clock::now();
+  std::shared_lock lock(collections_mu_);
+  auto collection = OpenCollection(ctx.params[0]);
+  if (!collection.ok()) {
+    return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(collection.status()),
+                         collection.status().message(), SecondsSince(start));
+  }
+  return fn(**collection);
+}
+
+namespace {
+
+HttpResponse DecodeError(const Status& status) {
+  return ErrorResponse(ErrorStyle::kQdrant, DecodeHttpStatus(status), status.message());
+}
+
+HttpResponse EngineError(const Status& status, Clock::time_point start) {
+  return ErrorResponse(ErrorStyle::kQdrant, EngineHttpStatus(status), status.message(),
+                       SecondsSince(start));
+}
+
+}  // namespace
+
+HttpResponse ApiService::UpsertPoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto points = DecodeUpsertPoints(*body, collection.options());
+    if (!points.ok()) return DecodeError(points.status());
+    auto stats = collection.UpsertPoints(std::move(points).value());
+    if (!stats.ok()) return EngineError(stats.status(), start);
+    return Ok(UpdateResult(collection.version()), start);
+  });
+}
+
+HttpResponse ApiService::RetrievePoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodeRetrieve(*body);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto records = collection.RetrievePoints(decoded->ids, decoded->with_vector.enabled);
+    if (!records.ok()) return EngineError(records.status(), start);
+    json out = json::array();
+    for (const auto& record : *records) {
+      if (record.has_value()) {
+        out.push_back(PointRecordJson(*record, decoded->with_payload, decoded->with_vector,
+                                      collection.options()));
+      }
+    }
+    return Ok(out, start);
+  });
+}
+
+HttpResponse ApiService::GetPoint(RouteContext& ctx) {
+  auto start = Clock::now();
+  const std::string& text = ctx.params[1];
+  PointId id;
+  bool numeric = !text.empty() && text.size() <= 20 &&
+                 std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (numeric) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id.num);
+    numeric = ec == std::errc() && ptr == text.data() + text.size();
+  }
+  if (!numeric) {
+    auto uuid = CanonicalUuid(text);
+    if (!uuid.ok()) return DecodeError(uuid.status());
+    id.uuid = std::move(uuid).value();
+  }
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto records = collection.RetrievePoints({&id, 1}, true);
+    if (!records.ok()) return EngineError(records.status(), start);
+    if (!(*records)[0].has_value()) {
+      return ErrorResponse(ErrorStyle::kQdrant, 404,
+                           "Not found: Point with id " + id.ToString() + " does not exists!",
+                           SecondsSince(start));
+    }
+    return Ok(PointRecordJson(*(*records)[0], PayloadSelector{true, {}, {}},
+                              VectorSelector{true, {}}, collection.options()),
+              start);
+  });
+}
+
+HttpResponse ApiService::DeletePoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto selector = DecodePointSelector(*body);
+  if (!selector.ok()) return DecodeError(selector.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto deleted = collection.DeletePoints(*selector);
+    if (!deleted.ok()) return EngineError(deleted.status(), start);
+    return Ok(UpdateResult(collection.version()), start);
+  });
+}
+
+HttpResponse ApiService::UpdatePayloadRoute(RouteContext& ctx, PayloadOp op) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodePayloadUpdate(*body, op);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto changed = collection.UpdatePayload(decoded->first, decoded->second);
+    if (!changed.ok()) return EngineError(changed.status(), start);
+    return Ok(UpdateResult(collection.version()), start);
+  });
+}
+
+HttpResponse ApiService::SetPayload(RouteContext& ctx) { return UpdatePayloadRoute(ctx, PayloadOp::kSet); }
+HttpResponse ApiService::OverwritePayload(RouteContext& ctx) {
+  return UpdatePayloadRoute(ctx, PayloadOp::kOverwrite);
+}
+HttpResponse ApiService::DeletePayloadKeys(RouteContext& ctx) {
+  return UpdatePayloadRoute(ctx, PayloadOp::kDeleteKeys);
+}
+HttpResponse ApiService::ClearPayload(RouteContext& ctx) {
+  return UpdatePayloadRoute(ctx, PayloadOp::kClear);
+}
+
+HttpResponse ApiService::ScrollPoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodeScroll(*body);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto page = collection.Scroll(decoded->request);
+    if (!page.ok()) return EngineError(page.status(), start);
+    json points = json::array();
+    VectorSelector vectors{decoded->request.with_vectors, {}};
+    for (const auto& record : page->points) {
+      points.push_back(PointRecordJson(record, decoded->with_payload, vectors, collection.options()));
+    }
+    json next = page->next_offset ? PointIdJson(*page->next_offset) : json(nullptr);
+    return Ok({{"points", points}, {"next_page_offset", next}}, start);
+  });
+}
+
+HttpResponse ApiService::CountPoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ctx.request.body.empty() ? Result<json>(json::object()) : ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto filter = DecodeCount(*body);
+  if (!filter.ok()) return DecodeError(filter.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto count = collection.CountPoints(*filter);
+    if (!count.ok()) return EngineError(count.status(), start);
+    return Ok({{"count", *count}}, start);
+  });
+}
+
+Result<json> ApiService::RunQueries(const Collection& collection,
+                                    const std::vector<QueryBody>& queries, bool wrap_points) {
+  search::EmbedderLookup lookup = [this](const std::string& vector_name,
+                                         const std::string& model_id) -> Result<embed::Embedder*> {
+    const EmbeddingModel* model = nullptr;
+    if (models_ != nullptr) {
+      model = model_id.empty() ? models_->EmbedderForVector(vector_name)
+                               : models_->FindEmbedder(model_id);
+    }
+    if (model == nullptr) {
+      return Status::InvalidArgument(
+          model_id.empty() ? "no embedding model is loaded to embed the query for vector '" +
+                                 vector_name + "'"
+                           : MissingModel(models_, model_id, false));
+    }
+    return model->embedder.get();
+  };
+  json results = json::array();
+  for (const QueryBody& query : queries) {
+    auto start = Clock::now();
+    QUARRY_ASSIGN_OR_RETURN(search::PointQueryResult result,
+                            search::RunPointQuery(collection, query.query, lookup));
+    stage_seconds_->With({"query"}).Observe(SecondsSince(start));
+    std::vector<uint64_t> ids;
+    ids.reserve(result.points.size());
+    for (const auto& point : result.points) ids.push_back(point.id);
+    QUARRY_ASSIGN_OR_RETURN(auto records,
+                            collection.RetrieveByPointIds(ids, query.with_vector.enabled));
+    json points = json::array();
+    for (size_t idx = 0; idx < records.size(); ++idx) {
+      if (!records[idx].has_value()) continue;  // deleted since the search
+      json item = PointRecordJson(*records[idx], query.with_payload, query.with_vector,
+                                  collection.options());
+      float score = result.points[idx].score;
+      if (result.euclid) score = std::sqrt(std::max(0.0f, -score));
+      item["version"] = 0;
+      item["score"] = ShortFloat(score);
+      points.push_back(std::move(item));
+    }
+    results.push_back(wrap_points ? json{{"points", std::move(points)}} : std::move(points));
+  }
+  return results;
+}
+
+HttpResponse ApiService::SearchPoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodeSearchPoints(*body);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto results = RunQueries(collection, {std::move(decoded).value()}, false);
+    if (!results.ok()) return EngineError(results.status(), start);
+    return Ok((*results)[0], start);
+  });
+}
+
+HttpResponse ApiService::SearchPointsBatch(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodeBatch(*body, /*legacy_search=*/true);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto results = RunQueries(collection, *decoded, false);
+    if (!results.ok()) return EngineError(results.status(), start);
+    return Ok(*results, start);
+  });
+}
+
+HttpResponse ApiService::QueryPoints(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodeQuery(*body);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto results = RunQueries(collection, {std::move(decoded).value()}, true);
+    if (!results.ok()) return EngineError(results.status(), start);
+    return Ok((*results)[0], start);
+  });
+}
+
+HttpResponse ApiService::QueryPointsBatch(RouteContext& ctx) {
+  auto start = Clock::now();
+  auto body = ParseBody(ctx);
+  if (!body.ok()) return DecodeError(body.status());
+  auto decoded = DecodeBatch(*body, /*legacy_search=*/false);
+  if (!decoded.ok()) return DecodeError(decoded.status());
+  return WithCollection(ctx, [&](Collection& collection) {
+    auto results = RunQueries(collection, *decoded, true);
+    if (!results.ok()) return EngineError(results.status(), start);
+    return Ok(*results, start);
+  });
 }
 
 }  // namespace quarry::server

@@ -41,6 +41,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
+#include "server/points_wire.h"
 #include "server/wire.h"
 
 namespace quarry::server {
@@ -137,6 +138,32 @@ class ApiService {
   HttpResponse OpenAiRerank(RouteContext& ctx);
   HttpResponse TeiEmbed(RouteContext& ctx);
   HttpResponse TeiRerank(RouteContext& ctx);
+
+  // Qdrant points routes.
+  HttpResponse UpsertPoints(RouteContext& ctx);
+  HttpResponse RetrievePoints(RouteContext& ctx);
+  HttpResponse GetPoint(RouteContext& ctx);
+  HttpResponse DeletePoints(RouteContext& ctx);
+  HttpResponse SetPayload(RouteContext& ctx);
+  HttpResponse OverwritePayload(RouteContext& ctx);
+  HttpResponse DeletePayloadKeys(RouteContext& ctx);
+  HttpResponse ClearPayload(RouteContext& ctx);
+  HttpResponse ScrollPoints(RouteContext& ctx);
+  HttpResponse CountPoints(RouteContext& ctx);
+  HttpResponse SearchPoints(RouteContext& ctx);
+  HttpResponse SearchPointsBatch(RouteContext& ctx);
+  HttpResponse QueryPoints(RouteContext& ctx);
+  HttpResponse QueryPointsBatch(RouteContext& ctx);
+  HttpResponse UpdatePayloadRoute(RouteContext& ctx, PayloadOp op);
+  // Runs `fn` on the route's collection (params[0]) with collections_mu_
+  // held; answers 404 and friends when it cannot be opened.
+  HttpResponse WithCollection(RouteContext& ctx,
+                              const std::function<HttpResponse(Collection&)>& fn);
+  // Decodes the JSON body; the Qdrant error answer when it is not valid.
+  Result<nlohmann::json> ParseBody(const RouteContext& ctx);
+  // Runs Query API requests and renders their points.
+  Result<nlohmann::json> RunQueries(const Collection& collection, const std::vector<QueryBody>& queries,
+                                    bool wrap_points);
 
   // REQUIRES: collections_mu_ held (shared or exclusive) while the pointer is used.
   Result<Collection*> OpenCollection(const std::string& name);

@@ -5,14 +5,13 @@
 
 #include "common/json_path.h"
 #include "server/http.h"
+#include "server/wire_internal.h"
 
 namespace quarry::server {
-namespace {
 
 using nlohmann::json;
 
-// LMDB keys are at most 511 bytes; document ids are keys.
-constexpr size_t kMaxDocumentIdBytes = 500;
+namespace wire_internal {
 
 Status Invalid(const std::string& where, const std::string& what) {
   return Status::InvalidArgument(where.empty() ? what : where + ": " + what);
@@ -44,7 +43,7 @@ Status OnlyKeys(const json& object, std::initializer_list<std::string_view> know
 }
 
 Status GetString(const json& object, const char* key, std::string* out, bool required,
-                 const std::string& where = "") {
+                 const std::string& where) {
   auto it = object.find(key);
   std::string name = where.empty() ? key : where + "." + key;
   if (it == object.end() || (it->is_null() && !required)) {
@@ -55,7 +54,7 @@ Status GetString(const json& object, const char* key, std::string* out, bool req
   return Status::OK();
 }
 
-Status GetBool(const json& object, const char* key, bool* out, const std::string& where = "") {
+Status GetBool(const json& object, const char* key, bool* out, const std::string& where) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return Status::OK();
   std::string name = where.empty() ? key : where + "." + key;
@@ -82,7 +81,7 @@ Status GetInt(const json& value, const std::string& name, int64_t min, int64_t m
 }
 
 Status GetOptionalInt(const json& object, const char* key, int64_t min, int64_t max,
-                      std::optional<int64_t>* out, const std::string& where = "") {
+                      std::optional<int64_t>* out, const std::string& where) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return Status::OK();
   int64_t v = 0;
@@ -104,6 +103,15 @@ Status GetOptionalNumber(const json& object, const char* key, double min, double
   *out = v;
   return Status::OK();
 }
+
+}  // namespace wire_internal
+
+using namespace wire_internal;  // NOLINT: this file's own helpers
+
+namespace {
+
+// LMDB keys are at most 511 bytes; document ids are keys.
+constexpr size_t kMaxDocumentIdBytes = 500;
 
 // A string or an array of strings, each non-empty.
 Status GetTextList(const json& value, const std::string& name, size_t max_items,
@@ -657,19 +665,23 @@ Result<Condition> DecodeCondition(const json& value, const std::string& where) {
     QUARRY_RETURN_IF_ERROR(OnlyKeys(value, {"has_id"}, where));
     const std::string name = where + ".has_id";
     if (!it->is_array()) return WrongType(name, "an array of point ids", *it);
-    std::vector<uint64_t> ids;
-    ids.reserve(it->size());
+    HasIdCondition has_id;
+    has_id.ids.reserve(it->size());
     for (size_t idx = 0; idx < it->size(); ++idx) {
       const json& id = (*it)[idx];
+      if (id.is_string()) {
+        auto uuid = CanonicalUuid(id.get_ref<const std::string&>());
+        if (!uuid.ok()) return Invalid(name + "[" + std::to_string(idx) + "]", uuid.status().message());
+        has_id.uuids.push_back(std::move(uuid).value());
+        continue;
+      }
       if (!id.is_number_unsigned() && !(id.is_number_integer() && id.get<int64_t>() >= 0)) {
         return WrongType(name + "[" + std::to_string(idx) + "]",
-                         id.is_string() ? "a point id (a non-negative integer; UUIDs are not used here)"
-                                        : "a point id (a non-negative integer)",
-                         id);
+                         "a point id (an unsigned integer or a UUID)", id);
       }
-      ids.push_back(id.get<uint64_t>());
+      has_id.ids.push_back(id.get<uint64_t>());
     }
-    return Condition::HasId(std::move(ids));
+    return Condition{std::move(has_id)};
   }
   for (const char* unsupported : {"nested", "has_vector"}) {
     if (value.contains(unsupported)) {
@@ -794,10 +806,22 @@ Result<CollectionOptions> DecodeCreateCollection(const nlohmann::json& body) {
   }
   if (auto sparse = body.find("sparse_vectors"); sparse != body.end() && !sparse->is_null()) {
     if (!sparse->is_object()) return WrongType("sparse_vectors", "an object", *sparse);
-    if (!sparse->empty()) {
-      return Invalid("sparse_vectors",
-                     "sparse vectors are not supported yet (every collection has BM25 over its "
-                     "document text)");
+    for (auto it = sparse->begin(); it != sparse->end(); ++it) {
+      const std::string where = "sparse_vectors." + it.key();
+      SparseVectorConfig config;
+      config.name = it.key();
+      if (!it->is_null()) {
+        if (!it->is_object()) return WrongType(where, "an object", *it);
+        QUARRY_RETURN_IF_ERROR(OnlyKeys(*it, {"index", "modifier"}, where));
+        std::string modifier = "none";
+        QUARRY_RETURN_IF_ERROR(GetString(*it, "modifier", &modifier, false, where));
+        if (modifier == "idf") {
+          config.idf = true;
+        } else if (modifier != "none") {
+          return Invalid(where + ".modifier", "must be \"idf\" or \"none\"");
+        }
+      }
+      options.sparse_vectors.push_back(std::move(config));
     }
   }
   if (auto quarry = body.find("quarry"); quarry != body.end() && !quarry->is_null()) {
