@@ -1,6 +1,8 @@
 // libFuzzer target: HTTP/1.1 request decoding and the JSON request bodies of
 // the server (embeddings, rerank, TEI, documents, search with its filter,
-// create collection, create payload index).
+// create collection, create payload index, and the Qdrant points routes:
+// upsert, retrieve, selectors, payload updates, scroll, count, search, query
+// and their batches).
 //
 // The input is read as a stream of pipelined requests, once whole and once fed
 // in pieces (sizes taken from the first byte), and both readings must agree.
@@ -17,6 +19,7 @@
 
 #include "common/json_path.h"
 #include "server/http.h"
+#include "server/points_wire.h"
 #include "server/wire.h"
 
 namespace {
@@ -148,6 +151,44 @@ void DecodeBody(std::string_view body) {
   auto index = quarry::server::DecodeCreateIndex(*json);
   check(index);
   if (index.ok() && index->field_name.empty()) __builtin_trap();
+  // Points routes, against a collection with one dense and one sparse vector.
+  quarry::CollectionOptions options;
+  options.dense_vectors.push_back({"default", 4});
+  options.sparse_vectors.push_back({"s", true});
+  auto upsert = quarry::server::DecodeUpsertPoints(*json, options);
+  check(upsert);
+  if (upsert.ok()) {
+    if (upsert->size() > quarry::server::kMaxPointsPerCall) __builtin_trap();
+    for (const auto& point : *upsert) {
+      for (const auto& [name, vector] : point.sparse_vectors) {
+        if (vector.indices.size() != vector.values.size()) __builtin_trap();
+      }
+      for (const auto& [name, values] : point.vectors) {
+        for (float v : values) {
+          if (!std::isfinite(v)) __builtin_trap();
+        }
+      }
+    }
+  }
+  check(quarry::server::DecodeRetrieve(*json));
+  check(quarry::server::DecodePointSelector(*json));
+  for (auto op : {quarry::PayloadOp::kSet, quarry::PayloadOp::kOverwrite,
+                  quarry::PayloadOp::kDeleteKeys, quarry::PayloadOp::kClear}) {
+    check(quarry::server::DecodePayloadUpdate(*json, op));
+  }
+  auto scroll = quarry::server::DecodeScroll(*json);
+  check(scroll);
+  if (scroll.ok() && (scroll->request.limit == 0 || scroll->request.limit > 10000)) __builtin_trap();
+  check(quarry::server::DecodeCount(*json));
+  auto query = quarry::server::DecodeQuery(*json);
+  check(query);
+  if (query.ok() && (query->query.limit == 0 || query->query.limit > 10000)) __builtin_trap();
+  check(quarry::server::DecodeSearchPoints(*json));
+  for (bool legacy : {false, true}) {
+    auto batch = quarry::server::DecodeBatch(*json, legacy);
+    check(batch);
+    if (batch.ok() && batch->size() > quarry::server::kMaxBatchQueries) __builtin_trap();
+  }
   auto create = quarry::server::DecodeCreateCollection(*json);
   check(create);
   if (create.ok()) {
