@@ -9,8 +9,9 @@
 //   - A numeric id N is the point's internal id. Upserting N when N is a
 //     chunk of a document is an error (delete the document first); documents
 //     written later skip ids that points hold.
-//   - A UUID gets an internal id from the collection's counter on its first
-//     upsert and keeps it.
+//   - A UUID gets an internal id from 2^63 on (a counter of its own) on its
+//     first upsert and keeps it; numeric ids from 2^63 on are refused, so the
+//     two kinds never meet.
 //   Either way the point is stored as a one-chunk "document" whose key is
 //   kPointKeyMark + the id's text, so the docs table maps ids to points and
 //   the chunk names its id.
@@ -36,6 +37,9 @@
 #include "quarry/types.h"
 
 namespace quarry {
+
+// Internal ids of UUID points start here.
+inline constexpr uint64_t kFirstUuidPointId = uint64_t{1} << 63;
 
 // The first byte of the doc key of a point written through the points API.
 inline constexpr char kPointKeyMark = '\x1f';

@@ -2,6 +2,7 @@
 // caller-given ids, vectors and payloads, stored beside documents' chunks.
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
@@ -222,6 +223,14 @@ Result<UpsertStats> Collection::UpsertPoints(std::vector<PointStruct> points) {
           return Status::InvalidArgument(where + ": the collection has no dense vector '" + name + "'");
         }
         QUARRY_RETURN_IF_ERROR(CheckVector(values, field->config).WithContext(where));
+        if (field->config.metric == VectorMetric::kCosine) {  // stored normalised, as Qdrant does
+          double norm = 0;
+          for (float v : values) norm += static_cast<double>(v) * v;
+          if (norm > 0) {
+            const double inv = 1.0 / std::sqrt(norm);
+            for (float& v : values) v = static_cast<float>(v * inv);
+          }
+        }
       }
       for (size_t a = 0; a < point.vectors.size(); ++a) {
         for (size_t b = 0; b < a; ++b) {
@@ -260,8 +269,8 @@ Result<UpsertStats> Collection::UpsertPoints(std::vector<PointStruct> points) {
   {
     QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginWrite());
     QUARRY_ASSIGN_OR_RETURN(seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
-    QUARRY_ASSIGN_OR_RETURN(uint64_t next_point, ReadMetaU64(*txn, storage::kMetaNextPointId));
-    if (next_point == 0) next_point = 1;
+    QUARRY_ASSIGN_OR_RETURN(uint64_t next_uuid_point, ReadMetaU64(*txn, storage::kMetaNextUuidPointId));
+    if (next_uuid_point < kFirstUuidPointId) next_uuid_point = kFirstUuidPointId;
     const uint64_t now = NowUnixMs();
     for (size_t idx = 0; idx < points.size(); ++idx) {
       if (superseded[idx]) continue;
@@ -287,10 +296,13 @@ Result<UpsertStats> Collection::UpsertPoints(std::vector<PointStruct> points) {
         return existing.status();
       } else {
         if (point.id.is_uuid()) {
-          while (txn->Get(Table::kPoints, EncodeKey64(next_point)).ok()) ++next_point;
-          point_id = next_point++;
+          point_id = next_uuid_point++;
         } else {
           point_id = point.id.num;
+          if (point_id >= kFirstUuidPointId) {
+            return Status::InvalidArgument("point id " + std::to_string(point_id) +
+                                           ": ids from 2^63 on are reserved (use a UUID)");
+          }
           auto taken = txn->Get(Table::kPoints, EncodeKey64(point_id));
           if (taken.ok()) {
             QUARRY_ASSIGN_OR_RETURN(Chunk chunk, storage::DecodeChunk(*taken));
@@ -323,7 +335,8 @@ Result<UpsertStats> Collection::UpsertPoints(std::vector<PointStruct> points) {
       ++stats.chunks_written;
     }
     if (ops.empty()) return stats;
-    QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaNextPointId, EncodeU64(next_point)));
+    QUARRY_RETURN_IF_ERROR(
+        txn->Put(Table::kMeta, storage::kMetaNextUuidPointId, EncodeU64(next_uuid_point)));
     QUARRY_RETURN_IF_ERROR(txn->Put(Table::kMeta, storage::kMetaLastSeq, EncodeU64(seq)));
     QUARRY_RETURN_IF_ERROR(txn->Commit());
   }

@@ -170,6 +170,14 @@ TEST_F(PointsTest, BadPointsAreRefusedWhole) {
         << result.status().message();
   }
   EXPECT_EQ(*collection_->CountPoints(std::nullopt), 0u);  // the good point was not written either
+  // Cosine vectors are stored normalised (as Qdrant does); others as given.
+  PointStruct scaled = Point(PointId::Num(5), {2, 0, 0, 0});
+  scaled.vectors.emplace_back("l2", std::vector<float>{3, 4});
+  ASSERT_TRUE(collection_->UpsertPoints({scaled}).ok());
+  auto records = collection_->RetrievePoints(std::vector<PointId>{PointId::Num(5)}, true);
+  ASSERT_EQ((*records)[0]->vectors.size(), 2u);
+  EXPECT_EQ((*records)[0]->vectors[0].second, std::vector<float>({1, 0, 0, 0}));
+  EXPECT_EQ((*records)[0]->vectors[1].second, std::vector<float>({3, 4}));
 }
 
 TEST_F(PointsTest, PointsAndDocumentsShareTheIdSpace) {

@@ -47,13 +47,18 @@ class Runner {
     std::optional<Filter> filter = Both(parent_filter, node.filter);
     PointQueryResult result;
     if (node.prefetch.empty()) {
-      if (node.kind == PointQuery::Kind::kNone) {
-        return Status::InvalidArgument("a query without prefetches needs a \"query\"");
-      }
-      if (node.kind == PointQuery::Kind::kFusionRrf || node.kind == PointQuery::Kind::kFusionDbsf) {
+      if (node.kind == PointQuery::Kind::kNone) {  // Qdrant: the points in id order, score 0
+        ScrollRequest scroll;
+        scroll.filter = filter;
+        scroll.limit = want;
+        QUARRY_ASSIGN_OR_RETURN(ScrollPage page, collection_.Scroll(scroll));
+        for (const PointRecord& record : page.points) result.points.push_back({record.point_id, 0.0f});
+      } else if (node.kind == PointQuery::Kind::kFusionRrf ||
+                 node.kind == PointQuery::Kind::kFusionDbsf) {
         return Status::InvalidArgument("fusion needs prefetches to fuse");
+      } else {
+        QUARRY_ASSIGN_OR_RETURN(result, Search(node, filter, want, std::nullopt));
       }
-      QUARRY_ASSIGN_OR_RETURN(result, Search(node, filter, want, std::nullopt));
     } else {
       std::vector<std::vector<Scored>> lists;
       for (const PointQuery& child : node.prefetch) {

@@ -4,8 +4,10 @@
 //
 // Semantics, as Qdrant's:
 //   - A node without prefetches searches the collection: a dense vector, a
-//     sparse vector, or a text (embedded with the model of the vector it is
-//     `using`, or, with model "bm25", searched with BM25).
+//     sparse vector, a stored point's vector (by id; the point itself is left
+//     out), or a text (embedded with the model of the vector it is `using`,
+//     or, with model "bm25", searched with BM25). With no query at all it
+//     lists the points (that pass the filter) in id order, score 0.
 //   - A node with prefetches runs them first (each with its own limit and
 //     filter; the node's filter applies to them too), then
 //       fusion rrf / dbsf: fuses their lists (search/fusion.h);

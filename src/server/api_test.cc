@@ -213,6 +213,121 @@ TEST_F(ApiTest, ServiceRoutes) {
   EXPECT_EQ(head.body, "");
 }
 
+TEST_F(ApiTest, PointsRoutes) {
+  StartServer();
+  ASSERT_EQ(Call("PUT", "/collections/p",
+                 R"({"vectors": {"size": 2, "distance": "Dot"},
+                     "sparse_vectors": {"s": {"modifier": "idf"}, "t": {}}})")
+                .status,
+            200);
+  auto info = Call("GET", "/collections/p").Json()["result"];
+  EXPECT_EQ(info["config"]["params"]["sparse_vectors"]["s"]["modifier"], "idf");
+  // A list and a batch.
+  auto upsert = Call("PUT", "/collections/p/points?wait=true",
+                     R"({"points": [
+                          {"id": 1, "vector": {"": [1, 0], "s": {"indices": [5], "values": [1]}},
+                           "payload": {"kind": "a", "n": 1}},
+                          {"id": "550E8400-E29B-41D4-A716-446655440000", "vector": [0, 1],
+                           "payload": {"kind": "b"}}]})");
+  ASSERT_EQ(upsert.status, 200) << upsert.body;
+  EXPECT_EQ(upsert.Json()["result"]["status"], "completed");
+  ASSERT_EQ(Call("PUT", "/collections/p/points",
+                 R"({"batch": {"ids": [2, 3], "vectors": [[2, 0], [3, 1]],
+                               "payloads": [{"kind": "a"}, null]}})")
+                .status,
+            200);
+  EXPECT_EQ(Call("POST", "/collections/p/points/count", "{}").Json()["result"]["count"], 4);
+  // Retrieve, get.
+  auto got = Call("POST", "/collections/p/points",
+                  R"({"ids": [1, "550e8400e29b41d4a716446655440000", 77], "with_vector": true})")
+                 .Json()["result"];
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["payload"], json({{"kind", "a"}, {"n", 1}}));
+  EXPECT_EQ(got[0]["vector"]["default"], json({1.0, 0.0}));
+  EXPECT_EQ(got[0]["vector"]["s"]["indices"], json({5}));
+  EXPECT_EQ(got[1]["id"], "550e8400-e29b-41d4-a716-446655440000");
+  EXPECT_EQ(Call("GET", "/collections/p/points/3").Json()["result"]["vector"]["default"],
+            json({3.0, 1.0}));
+  ExpectQdrantError(Call("GET", "/collections/p/points/4"), 404, "4");
+  ExpectQdrantError(Call("GET", "/collections/p/points/xyz"), 400, "not a valid point id");
+  // Query: nearest, filtered, fused, paged.
+  auto nearest = Call("POST", "/collections/p/points/query",
+                      R"({"query": [1, 0], "limit": 2, "with_payload": ["kind"]})")
+                     .Json()["result"]["points"];
+  ASSERT_EQ(nearest.size(), 2u);
+  EXPECT_EQ(nearest[0]["id"], 3);
+  EXPECT_EQ(nearest[0]["score"], 3.0);
+  EXPECT_EQ(nearest[0]["payload"], json::object());  // point 3 has no payload
+  EXPECT_EQ(nearest[1]["payload"], json({{"kind", "a"}}));
+  auto filtered = Call("POST", "/collections/p/points/query",
+                       R"({"query": [1, 0], "filter": {"must": [{"key": "kind", "match": {"value": "a"}}]},
+                           "with_payload": false})")
+                      .Json()["result"]["points"];
+  ASSERT_EQ(filtered.size(), 2u);
+  EXPECT_EQ(filtered[0]["id"], 2);
+  EXPECT_FALSE(filtered[0].contains("payload"));
+  auto fused = Call("POST", "/collections/p/points/query",
+                    R"({"prefetch": [{"query": [1, 0], "limit": 2},
+                                     {"query": {"indices": [5], "values": [1]}, "using": "s"}],
+                        "query": {"fusion": "rrf"}})");
+  ASSERT_EQ(fused.status, 200) << fused.body;
+  EXPECT_EQ(fused.Json()["result"]["points"][0]["id"], 1);  // in both lists
+  auto batch = Call("POST", "/collections/p/points/query/batch",
+                    R"({"searches": [{"query": [0, 1], "limit": 1}, {"query": [1, 0], "limit": 1, "offset": 1}]})")
+                   .Json()["result"];
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0]["points"][0]["id"], "550e8400-e29b-41d4-a716-446655440000");
+  EXPECT_EQ(batch[1]["points"][0]["id"], 2);
+  auto legacy = Call("POST", "/collections/p/points/search",
+                     R"({"vector": {"name": "s", "vector": {"indices": [5], "values": [2]}}, "limit": 3})")
+                    .Json()["result"];
+  ASSERT_EQ(legacy.size(), 1u);
+  EXPECT_EQ(legacy[0]["id"], 1);
+  // Payload routes, scroll, delete.
+  ASSERT_EQ(Call("POST", "/collections/p/points/payload",
+                 R"({"payload": {"kind": "c"}, "filter": {"must": [{"has_id": ["550e8400-e29b-41d4-a716-446655440000"]}]}})")
+                .status,
+            200);
+  ASSERT_EQ(Call("POST", "/collections/p/points/payload/delete", R"({"keys": ["n"], "points": [1]})").status, 200);
+  ASSERT_EQ(Call("POST", "/collections/p/points/payload/clear", R"({"points": [3]})").status, 200);
+  auto page = Call("POST", "/collections/p/points/scroll", R"({"limit": 3})").Json()["result"];
+  ASSERT_EQ(page["points"].size(), 3u);
+  EXPECT_EQ(page["points"][0]["payload"], json({{"kind", "a"}}));
+  EXPECT_EQ(page["points"][2]["payload"], json::object());
+  ASSERT_FALSE(page["next_page_offset"].is_null());
+  auto rest = Call("POST", "/collections/p/points/scroll",
+                   json({{"limit", 3}, {"offset", page["next_page_offset"]}}).dump())
+                  .Json()["result"];
+  ASSERT_EQ(rest["points"].size(), 1u);
+  EXPECT_EQ(rest["points"][0]["payload"], json({{"kind", "c"}}));
+  EXPECT_TRUE(rest["next_page_offset"].is_null());
+  ASSERT_EQ(Call("POST", "/collections/p/points/delete",
+                 R"({"filter": {"must": [{"key": "kind", "match": {"value": "a"}}]}})")
+                .status,
+            200);
+  EXPECT_EQ(Call("POST", "/collections/p/points/count", "{}").Json()["result"]["count"], 2);
+  // Bad requests name the field.
+  ExpectQdrantError(Call("PUT", "/collections/p/points", R"({"points": [{"id": 9, "vector": [1, 2, 3]}]})"),
+                    400, "dimension 3");
+  ExpectQdrantError(Call("PUT", "/collections/p/points", R"({"points": [{"id": -1}]})"), 400,
+                    "points[0].id");
+  ExpectQdrantError(Call("PUT", "/collections/p/points", R"({"points": [{"id": 9, "vector": {"x": [1, 2]}}]})"),
+                    400, "no dense vector 'x'");
+  ExpectQdrantError(Call("PUT", "/collections/p/points",
+                         R"({"points": [{"id": 9, "vector": {"s": {"indices": [1, 1], "values": [1, 2]}}}]})"),
+                    400, "twice");
+  ExpectQdrantError(Call("PUT", "/collections/p/points", R"({"batch": {"ids": [1, 2], "vectors": [[1, 0]]}})"),
+                    400, "batch.vectors");
+  ExpectQdrantError(Call("POST", "/collections/p/points/query", R"({"query": {"recommend": {}}})"), 400,
+                    "not supported");
+  ExpectQdrantError(Call("POST", "/collections/p/points/query", R"({"query": {"fusion": "rrf"}})"), 400,
+                    "prefetches");
+  ExpectQdrantError(Call("POST", "/collections/p/points/query", R"({"query": [1, 0], "limit": 0})"), 400,
+                    "limit");
+  ExpectQdrantError(Call("POST", "/collections/p/points/scroll", R"({"offset": "nope"})"), 400, "offset");
+  ExpectQdrantError(Call("POST", "/collections/nope/points/count", "{}"), 404);
+}
+
 TEST_F(ApiTest, CollectionsLifecycle) {
   StartServer();
   EXPECT_EQ(Call("GET", "/collections").Json()["result"]["collections"], json::array());

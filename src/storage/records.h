@@ -65,6 +65,7 @@ Result<std::pair<std::vector<uint32_t>, std::vector<float>>> DecodeSparseVector(
 // Well-known meta keys.
 inline constexpr std::string_view kMetaConfig = "config";          // JSON
 inline constexpr std::string_view kMetaNextPointId = "next_point";  // u64
+inline constexpr std::string_view kMetaNextUuidPointId = "next_uuid_point";  // u64, >= 2^63
 inline constexpr std::string_view kMetaLastSeq = "last_seq";        // u64
 inline constexpr std::string_view kMetaPrunedSeq = "pruned_seq";    // u64: changes <= are gone
 inline constexpr std::string_view kMetaUid = "uid";                 // 32 hex digits, random

@@ -85,7 +85,7 @@ echo "quarry serve pid $server_pid on port $port; node $(node --version)"
 
 export QUARRY_URL="http://127.0.0.1:$port" QUARRY_MODEL="$model_id" QUARRY_DIM="$model_dim"
 status=0
-for test_file in openai_embeddings.test.mjs qdrant_collections.test.mjs; do
+for test_file in openai_embeddings.test.mjs qdrant_collections.test.mjs qdrant_points.test.mjs; do
   echo "=== node $test_file"
   (cd "$here" && node --test-reporter=spec "$test_file") || status=1
 done
