@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "embed/embedder.h"
+#include "model/tokenizer.h"
 
 namespace quarry::embed {
 namespace {
@@ -146,6 +147,23 @@ TEST_F(BatcherTest, LocalEmbedderAndReranker) {
   ASSERT_EQ(scores.size(), 3u);
   EXPECT_EQ(scores[0], scores[2]);
   EXPECT_NE(scores[0], scores[1]);
+
+  // Token ids in: the same vectors as the text they tokenize to (the model
+  // adds its special tokens and truncates); ids outside the vocabulary are
+  // refused, naming the position.
+  auto tokenizer = model::Tokenizer::Load(*dir_ / "tiny-bert");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().ToString();
+  std::vector<std::vector<int32_t>> ids = {(*tokenizer)->Tokenize("the quick brown fox"),
+                                           (*tokenizer)->Tokenize(long_text), {}};
+  std::vector<std::vector<float>> from_ids, from_text;
+  ASSERT_TRUE((*emb)->EmbedTokens(ids, &from_ids).ok());
+  std::vector<std::string_view> same = {"the quick brown fox", long_text, ""};
+  ASSERT_TRUE((*emb)->Embed(same, TextKind::kDocument, &from_text).ok());
+  EXPECT_EQ(from_ids, from_text);
+  std::vector<std::vector<int32_t>> bad = {{1, 2}, {3, static_cast<int32_t>((*tokenizer)->vocab_size())}};
+  Status refused = (*emb)->EmbedTokens(bad, &from_ids);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("input[1][1]"), std::string::npos) << refused.ToString();
 
   // The wrong kind of model is a clear error.
   auto wrong = OpenLocalReranker(*dir_ / "tiny-bert", {});

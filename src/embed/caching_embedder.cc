@@ -10,6 +10,11 @@ std::string Embedder::InputKey(std::string_view text, TextKind /*kind*/) const {
   return std::string(text);
 }
 
+Status Embedder::EmbedTokens(std::span<const std::vector<int32_t>> /*ids*/,
+                             std::vector<std::vector<float>>* /*out*/) {
+  return Status::Unsupported("model '" + model_id() + "' takes text only: send text");
+}
+
 Status CachingEmbedder::Embed(std::span<const std::string_view> texts, TextKind kind,
                               std::vector<std::vector<float>>* out) {
   const cache::Kind cache_kind =

@@ -37,6 +37,11 @@ class CachingEmbedder final : public Embedder {
   }
   Status Embed(std::span<const std::string_view> texts, TextKind kind,
                std::vector<std::vector<float>>* out) override;
+  // Not cached: passed to the model.
+  Status EmbedTokens(std::span<const std::vector<int32_t>> ids,
+                     std::vector<std::vector<float>>* out) override {
+    return inner_->EmbedTokens(ids, out);
+  }
 
   Embedder* inner() const { return inner_; }
   // Texts answered from the cache / computed by the inner model, since start.

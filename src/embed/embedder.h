@@ -13,6 +13,7 @@
 #define QUARRY_EMBED_EMBEDDER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -37,6 +38,14 @@ class Embedder {
   // Fills `out` with one vector of dim() floats per text, in order.
   virtual Status Embed(std::span<const std::string_view> texts, TextKind kind,
                        std::vector<std::vector<float>>* out) = 0;
+
+  // Token ids as input (OpenAI's `input` as token arrays): each sequence is
+  // the model's own vocabulary ids of one text, without special tokens; the
+  // model adds its special tokens and truncates as it does for text (no
+  // instruction prefix is added). InvalidArgument for an id outside the
+  // vocabulary; Unsupported for models that take text only (the default).
+  virtual Status EmbedTokens(std::span<const std::vector<int32_t>> ids,
+                             std::vector<std::vector<float>>* out);
 
   // For cache keys. fingerprint(): the model's exact computation (weights,
   // precision, prefixes, truncation); equal fingerprints on two machines mean

@@ -109,6 +109,26 @@ class LocalEmbedder final : public Embedder {
     return IdsKey(Encode(text, kind).ids);
   }
 
+  Status EmbedTokens(std::span<const std::vector<int32_t>> ids,
+                     std::vector<std::vector<float>>* out) override {
+    const size_t vocab = m_->tokenizer->vocab_size();
+    std::vector<model::Encoding> enc(ids.size());
+    std::vector<model::EncoderInput> inputs(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      for (size_t j = 0; j < ids[i].size(); ++j) {
+        if (ids[i][j] < 0 || static_cast<size_t>(ids[i][j]) >= vocab) {
+          return Status::InvalidArgument("input[" + std::to_string(i) + "][" + std::to_string(j) +
+                                         "]: token id " + std::to_string(ids[i][j]) +
+                                         " is outside the vocabulary of model '" + m_->id +
+                                         "' (" + std::to_string(vocab) + " tokens)");
+        }
+      }
+      enc[i] = m_->tokenizer->EncodeIds(ids[i], m_->max_tokens);
+      inputs[i] = {enc[i].ids, enc[i].type_ids};
+    }
+    return Run(inputs, out);
+  }
+
   Status Embed(std::span<const std::string_view> texts, TextKind kind,
                std::vector<std::vector<float>>* out) override {
     std::vector<model::Encoding> enc(texts.size());
@@ -117,17 +137,21 @@ class LocalEmbedder final : public Embedder {
       enc[i] = Encode(texts[i], kind);
       inputs[i] = {enc[i].ids, enc[i].type_ids};
     }
+    return Run(inputs, out);
+  }
+
+ private:
+  Status Run(const std::vector<model::EncoderInput>& inputs, std::vector<std::vector<float>>* out) {
     const size_t d = dim();
-    std::vector<float> flat(texts.size() * d);
+    std::vector<float> flat(inputs.size() * d);
     QUARRY_RETURN_IF_ERROR(m_->batcher->Run(inputs, flat.data()));
-    out->resize(texts.size());
-    for (size_t i = 0; i < texts.size(); ++i) {
+    out->resize(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
       (*out)[i].assign(flat.begin() + i * d, flat.begin() + (i + 1) * d);
     }
     return Status::OK();
   }
 
- private:
   model::Encoding Encode(std::string_view text, TextKind kind) const {
     const std::string& prefix =
         kind == TextKind::kQuery ? m_->options.query_prefix : m_->options.document_prefix;

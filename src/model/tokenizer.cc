@@ -299,4 +299,21 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& 
                           ": no tokenizer.json, vocab.txt or sentencepiece.bpe.model");
 }
 
+Encoding Tokenizer::EncodeIds(std::span<const int32_t> ids, size_t max_length) const {
+  // The special tokens alone: Encode of an empty text is [first..., last...]
+  // with one leading token ([CLS] or <s>) and the rest trailing.
+  Encoding specials = Encode("", max_length);
+  Encoding out;
+  if (specials.ids.empty()) {
+    out.ids.assign(ids.begin(), ids.begin() + std::min(ids.size(), max_length));
+  } else {
+    const size_t room = max_length > specials.ids.size() ? max_length - specials.ids.size() : 0;
+    out.ids.push_back(specials.ids[0]);
+    out.ids.insert(out.ids.end(), ids.begin(), ids.begin() + std::min(ids.size(), room));
+    out.ids.insert(out.ids.end(), specials.ids.begin() + 1, specials.ids.end());
+  }
+  out.type_ids.assign(out.ids.size(), 0);
+  return out;
+}
+
 }  // namespace quarry::model

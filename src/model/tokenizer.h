@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,12 @@ class Tokenizer {
   virtual Encoding EncodePair(std::string_view first, std::string_view second,
                               size_t max_length,
                               Truncation truncation = Truncation::kLongestFirst) const = 0;
+
+  // `ids` (token ids of one text, without special tokens) wrapped in the
+  // special tokens Encode adds and truncated as Encode truncates: for any
+  // text short enough, EncodeIds(Tokenize(text), n) == Encode(text, n).
+  // REQUIRES: max_length >= num_special_tokens_single().
+  Encoding EncodeIds(std::span<const int32_t> ids, size_t max_length) const;
 
   // Token ids of `text` without special tokens and without truncation.
   virtual std::vector<int32_t> Tokenize(std::string_view text) const = 0;

@@ -130,6 +130,19 @@ TEST_P(GoldenTest, TokenizeMatchesReference) {
   EXPECT_EQ(failures, 0);
 }
 
+// Token ids given by the caller (OpenAI's token-array input) get the same
+// special tokens and truncation as text.
+TEST_P(GoldenTest, EncodeIdsOfTokenizeEqualsEncode) {
+  for (const json& c : golden_["encode"]) {
+    const size_t index = c["text"].get<size_t>();
+    const size_t max_length = c["max_length"].get<size_t>();
+    const Encoding want = tokenizer_->Encode(texts_[index], max_length);
+    const Encoding got = tokenizer_->EncodeIds(tokenizer_->Tokenize(texts_[index]), max_length);
+    EXPECT_EQ(got.ids, want.ids) << "text " << index << " max_length " << max_length;
+    EXPECT_EQ(got.type_ids, want.type_ids) << "text " << index;
+  }
+}
+
 TEST_P(GoldenTest, EncodeMatchesReference) {
   const json& cases = golden_["encode"];
   ASSERT_FALSE(cases.empty());

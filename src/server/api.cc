@@ -1262,11 +1262,6 @@ HttpResponse ApiService::OpenAiEmbeddings(RouteContext& ctx) {
   if (model == nullptr) {
     return ErrorResponse(ErrorStyle::kOpenAi, 404, MissingModel(models_, request->model, false));
   }
-  if (!request->token_inputs.empty()) {
-    return ErrorResponse(ErrorStyle::kOpenAi, 400,
-                         "input as token ids is not supported by model '" +
-                             model->embedder->model_id() + "': send text");
-  }
   const size_t dim = model->embedder->dim();
   size_t out_dim = dim;
   if (request->dimensions && static_cast<size_t>(*request->dimensions) != dim) {
@@ -1285,11 +1280,29 @@ HttpResponse ApiService::OpenAiEmbeddings(RouteContext& ctx) {
   }
   std::vector<std::string_view> texts(request->texts.begin(), request->texts.end());
   std::vector<std::vector<float>> vectors;
-  Status status = model->embedder->Embed(texts, embed::TextKind::kDocument, &vectors);
-  if (!status.ok()) {
-    return ErrorResponse(ErrorStyle::kOpenAi, EngineHttpStatus(status), status.message());
+  size_t tokens = 0;
+  size_t inputs = texts.size();
+  Status status;
+  if (!request->token_inputs.empty()) {  // the model's own token ids
+    std::vector<std::vector<int32_t>> ids;
+    ids.reserve(request->token_inputs.size());
+    for (const auto& sequence : request->token_inputs) {
+      ids.emplace_back(sequence.begin(), sequence.end());
+      tokens += sequence.size();
+    }
+    inputs = ids.size();
+    status = model->embedder->EmbedTokens(ids, &vectors);
+  } else {
+    status = model->embedder->Embed(texts, embed::TextKind::kDocument, &vectors);
+    if (model->count_tokens) {
+      for (std::string_view text : texts) tokens += model->count_tokens(text);
+    }
   }
-  if (vectors.size() != texts.size() || !AllFinite(vectors)) {
+  if (!status.ok()) {
+    int code = status.code() == StatusCode::kUnsupported ? 400 : EngineHttpStatus(status);
+    return ErrorResponse(ErrorStyle::kOpenAi, code, status.message());
+  }
+  if (vectors.size() != inputs || !AllFinite(vectors)) {
     return ErrorResponse(ErrorStyle::kOpenAi, 500, "the model returned invalid embeddings");
   }
   if (out_dim != dim) {
@@ -1297,10 +1310,6 @@ HttpResponse ApiService::OpenAiEmbeddings(RouteContext& ctx) {
       vector.resize(out_dim);
       Normalize(&vector);
     }
-  }
-  size_t tokens = 0;
-  if (model->count_tokens) {
-    for (std::string_view text : texts) tokens += model->count_tokens(text);
   }
   std::string out = "{\"object\":\"list\",\"data\":[";
   for (size_t idx = 0; idx < vectors.size(); ++idx) {

@@ -100,6 +100,22 @@ describe('openai client: embeddings.create', () => {
     );
   });
 
+  it('token-array input: one embedding per array, usage counts the ids, ids outside the vocabulary refused', async () => {
+    const result = await client.embeddings.create({ model: modelId, input: [[120, 254, 203], [254]], encoding_format: 'float' });
+    assert.equal(result.data.length, 2);
+    assert.equal(result.data[0].embedding.length, modelDim);
+    assert.equal(result.usage.prompt_tokens, 4);
+    assert.notDeepEqual(result.data[0].embedding, result.data[1].embedding);
+    // The same ids again give the same vector.
+    const again = await client.embeddings.create({ model: modelId, input: [254], encoding_format: 'float' });
+    assertClose(again.data[0].embedding, result.data[1].embedding, 1e-5, 'same ids, same vector');
+    await assert.rejects(client.embeddings.create({ model: modelId, input: [[1, 999999999]] }), (error) => {
+      assert.equal(error.status, 400);
+      assert.match(error.message, /outside the vocabulary/);
+      return true;
+    });
+  });
+
   it('bad requests: the typed BadRequestError with status 400', async () => {
     await assert.rejects(client.embeddings.create({ model: modelId, input: [] }), (error) => {
       assert.ok(error instanceof OpenAI.BadRequestError, `got ${error?.constructor?.name}: ${error?.message}`);

@@ -239,6 +239,17 @@ TEST_F(ServeE2eTest, ServesLocalModels) {
   ASSERT_EQ(embeddings->status, 200) << embeddings->body;
   EXPECT_EQ(embeddings->Json()["data"].size(), 2u);
   EXPECT_GT(embeddings->Json()["usage"]["prompt_tokens"].get<int>(), 4);
+  // Token ids: one array, or one per input; usage counts them.
+  auto tokens = client.Request("POST", "/v1/embeddings", R"({"input": [[5, 6, 7], [8]]})");
+  ASSERT_TRUE(tokens);
+  ASSERT_EQ(tokens->status, 200) << tokens->body;
+  EXPECT_EQ(tokens->Json()["data"].size(), 2u);
+  EXPECT_EQ(tokens->Json()["data"][0]["embedding"].size(), embeddings->Json()["data"][0]["embedding"].size());
+  EXPECT_EQ(tokens->Json()["usage"]["prompt_tokens"], 4);
+  auto outside = client.Request("POST", "/v1/embeddings", R"({"input": [5, 2000000000]})");
+  ASSERT_TRUE(outside);
+  EXPECT_EQ(outside->status, 400) << outside->body;
+  EXPECT_NE(outside->body.find("outside the vocabulary"), std::string::npos) << outside->body;
   auto rerank = client.Request("POST", "/rerank", R"({"query": "sea", "texts": ["the sea", "a hill"]})");
   ASSERT_TRUE(rerank);
   EXPECT_EQ(rerank->status, 200) << rerank->body;
