@@ -73,6 +73,12 @@ struct CollectionOptions {
   bool remove_stop_words = true;
   std::vector<DenseVectorConfig> dense_vectors;  // none: BM25 only
   std::vector<SparseVectorConfig> sparse_vectors = {};  // names distinct from the dense ones
+  // Defaults of hybrid text searches (search::SearchText) that name none:
+  // RRF's k (0: Qdrant's 2) and the (dense, sparse) fusion weights (empty:
+  // equal). Plain RRF of BM25 and a strong dense model can score below the
+  // dense model alone; a collection can carry the weights that suit it.
+  int rrf_k = 0;
+  std::vector<float> fusion_weights = {};
 };
 
 struct DenseVectorInfo {

@@ -51,7 +51,7 @@ struct ModelFlags {
   std::string mode;                   // hybrid | dense | sparse; default by --model
   std::string rerank = "off";
   std::string fusion = "rrf";
-  int rrf_k = search::kDefaultRrfK;
+  int rrf_k = 0;  // the collection's default, else Qdrant's 2
   std::string weights;  // "0.7,0.3": dense, sparse
   cli::CacheFlags cache;
   bool use_cache = false;  // the command takes the cache flags
@@ -179,7 +179,8 @@ void AddModelOptions(CLI::App* cmd, ModelFlags* f, bool searching) {
   cmd->add_option("--mode", f->mode, "hybrid, dense or sparse (default: hybrid with --model)");
   cmd->add_option("--rerank", f->rerank, "off, on or auto")->capture_default_str();
   cmd->add_option("--fusion", f->fusion, "rrf or dbsf")->capture_default_str();
-  cmd->add_option("--rrf-k", f->rrf_k, "RRF k (Qdrant's default 2)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--rrf-k", f->rrf_k, "RRF k (default: the collection's, else Qdrant's 2)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--weights", f->weights, "fusion weights, dense first, e.g. 0.7,0.3");
 }
 
@@ -728,6 +729,13 @@ void AddCollectionOptions(CLI::App* cmd, CollectionOptions* o) {
   cmd->add_option("--b", o->bm25_b, "BM25 b (new collections)")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--title-boost", o->title_boost, "weight of title terms (new collections)")
       ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--default-rrf-k", o->rrf_k, "RRF k of hybrid searches that name none (new collections)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--default-weights", o->fusion_weights,
+                  "fusion weights (dense sparse) of hybrid searches that name none (new collections)")
+      ->expected(2)
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 1e6));
 }
 
 }  // namespace

@@ -260,6 +260,8 @@ nlohmann::json OptionsToJson(const CollectionOptions& o) {
     for (const auto& v : o.sparse_vectors) sparse.push_back({{"name", v.name}, {"idf", v.idf}});
     out["sparse_vectors"] = sparse;
   }
+  if (o.rrf_k != 0) out["rrf_k"] = o.rrf_k;
+  if (!o.fusion_weights.empty()) out["fusion_weights"] = o.fusion_weights;
   return out;
 }
 
@@ -292,6 +294,8 @@ Result<CollectionOptions> OptionsFromJson(std::string_view text) {
     for (const auto& v : json.value("sparse_vectors", nlohmann::json::array())) {
       o.sparse_vectors.push_back({v.at("name").get<std::string>(), v.value("idf", false)});
     }
+    o.rrf_k = json.value("rrf_k", 0);
+    o.fusion_weights = json.value("fusion_weights", std::vector<float>{});
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("collection config: ") + e.what());
   }
@@ -313,6 +317,19 @@ Status ValidateCollectionOptions(const CollectionOptions& o) {
   }
   if (!(o.title_boost >= 0.0f && o.title_boost <= 100.0f)) {
     return Status::InvalidArgument("title boost must be in [0, 100]");
+  }
+  if (o.rrf_k < 0 || o.rrf_k > 100000) {
+    return Status::InvalidArgument("rrf k must be in [1, 100000] (0: Qdrant's default)");
+  }
+  if (!o.fusion_weights.empty()) {
+    if (o.fusion_weights.size() != 2) {
+      return Status::InvalidArgument("fusion weights are two numbers: dense, then sparse");
+    }
+    for (float w : o.fusion_weights) {
+      if (!(w >= 0.0f && w <= 1e6f)) {
+        return Status::InvalidArgument("fusion weights must be non-negative finite numbers");
+      }
+    }
   }
   std::vector<std::string> names;
   auto check_name = [&](const std::string& name) -> Status {

@@ -170,10 +170,13 @@ Result<TextSearchResult> SearchTextUncached(const Collection& collection,
     ranked = sparse;
   } else {
     const std::vector<Scored> lists[] = {dense, sparse};
+    const CollectionOptions& defaults = collection.options();
+    const int k = o.rrf_k > 0 ? o.rrf_k : defaults.rrf_k > 0 ? defaults.rrf_k : kDefaultRrfK;
+    const std::vector<float>& weights = o.weights.empty() ? defaults.fusion_weights : o.weights;
     if (o.fusion == FusionMethod::kRrf) {
-      QUARRY_ASSIGN_OR_RETURN(ranked, FuseRrf(lists, o.rrf_k, o.weights));
+      QUARRY_ASSIGN_OR_RETURN(ranked, FuseRrf(lists, k, weights));
     } else {
-      QUARRY_ASSIGN_OR_RETURN(ranked, FuseDbsf(lists, o.weights));
+      QUARRY_ASSIGN_OR_RETURN(ranked, FuseDbsf(lists, weights));
     }
   }
   result.fuse_ms = MsSince(t0);

@@ -46,8 +46,8 @@ struct TextSearchOptions {
   Mode mode = Mode::kHybrid;
   std::string vector_name;  // the dense vector to search; empty: the collection's only one
   FusionMethod fusion = FusionMethod::kRrf;
-  int rrf_k = kDefaultRrfK;
-  std::vector<float> weights;  // per retriever, dense first; empty: equal
+  int rrf_k = 0;                // 0: the collection's default, else Qdrant's 2
+  std::vector<float> weights;  // per retriever, dense first; empty: the collection's default, else equal
   size_t prefetch_limit = 0;   // per retriever; 0: max(50, 2 * (offset + limit))
   RerankMode rerank = RerankMode::kOff;
   size_t rerank_top = 20;

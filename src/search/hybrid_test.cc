@@ -64,6 +64,10 @@ class HybridTest : public ::testing::Test {
     dv.dim = kDim;
     co.dense_vectors.push_back(dv);
     coll_ = std::move(engine_->GetOrCreateCollection("c", co)).value();
+    EmbedderChunkAdapter adapter(&embedder_);
+    ASSERT_TRUE(coll_->Upsert(MakeDocs(), &adapter).ok());
+  }
+  static std::vector<Document> MakeDocs() {
     const char* topics[] = {"kernel memory allocator", "network socket buffer",
                             "file system journal", "process scheduler latency",
                             "memory pages swap", "socket timeout retry"};
@@ -77,8 +81,7 @@ class HybridTest : public ::testing::Test {
                (i % 5 == 0 ? " scheduler socket" : "");
       docs.push_back(std::move(d));
     }
-    EmbedderChunkAdapter adapter(&embedder_);
-    ASSERT_TRUE(coll_->Upsert(std::move(docs), &adapter).ok());
+    return docs;
   }
   void TearDown() override {
     engine_.reset();
@@ -153,6 +156,72 @@ TEST_F(HybridTest, HybridEqualsBruteForceReference) {
       EXPECT_FALSE(got->response.hits[0].chunk.text.empty());
     }
   }
+}
+
+// A collection's default k and weights apply to hybrid searches that name
+// none, and an explicit k or weights still win; they survive reopening.
+TEST_F(HybridTest, CollectionDefaultFusionParameters) {
+  CollectionOptions co = coll_->options();
+  co.rrf_k = 60;
+  co.fusion_weights = {3.0f, 1.0f};
+  auto weighted = engine_->GetOrCreateCollection("weighted", co);
+  ASSERT_TRUE(weighted.ok()) << weighted.status().ToString();
+  std::vector<Document> docs;
+  EmbedderChunkAdapter adapter(&embedder_);
+  ASSERT_TRUE((*weighted)->Upsert(MakeDocs(), &adapter).ok());
+  auto ids = [](const TextSearchResult& r) {
+    std::vector<std::pair<std::string, float>> out;
+    for (const auto& h : r.response.hits) out.push_back({h.chunk.doc_id, h.score});
+    return out;
+  };
+  for (const std::string q : {"memory allocator", "socket scheduler"}) {
+    TextSearchOptions plain;
+    plain.text = q;
+    plain.exact = true;
+    TextSearchOptions explicit_options = plain;
+    explicit_options.rrf_k = 60;
+    explicit_options.weights = {3.0f, 1.0f};
+    auto by_default = SearchText(**weighted, &embedder_, nullptr, plain);
+    auto reference = SearchText(*coll_, &embedder_, nullptr, explicit_options);
+    ASSERT_TRUE(by_default.ok() && reference.ok());
+    EXPECT_EQ(ids(*by_default), ids(*reference)) << q;
+    // Explicit parameters override the collection's.
+    TextSearchOptions equal = plain;
+    equal.rrf_k = 2;
+    equal.weights = {1.0f, 1.0f};
+    auto overridden = SearchText(**weighted, &embedder_, nullptr, equal);
+    auto plain_reference = SearchText(*coll_, &embedder_, nullptr, plain);
+    ASSERT_TRUE(overridden.ok() && plain_reference.ok());
+    EXPECT_EQ(ids(*overridden), ids(*plain_reference)) << q;
+  }
+  EXPECT_NE(ids(*SearchText(**weighted, &embedder_, nullptr, [] {
+              TextSearchOptions o;
+              o.text = "memory allocator";
+              o.exact = true;
+              return o;
+            }())),
+            ids(*SearchText(*coll_, &embedder_, nullptr, [] {
+              TextSearchOptions o;
+              o.text = "memory allocator";
+              o.exact = true;
+              return o;
+            }())));
+  // Stored with the collection.
+  engine_.reset();
+  EngineOptions eo;
+  eo.data_dir = dir_;
+  engine_ = std::move(Engine::Open(eo)).value();
+  auto reopened = engine_->GetCollection("weighted");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->options().rrf_k, 60);
+  EXPECT_EQ((*reopened)->options().fusion_weights, (std::vector<float>{3.0f, 1.0f}));
+  coll_ = *engine_->GetCollection("c");
+  // Bad defaults are refused.
+  co.fusion_weights = {1.0f};
+  EXPECT_FALSE(engine_->GetOrCreateCollection("bad", co).ok());
+  co.fusion_weights = {};
+  co.rrf_k = -1;
+  EXPECT_FALSE(engine_->GetOrCreateCollection("bad2", co).ok());
 }
 
 TEST_F(HybridTest, SingleModesAndPaging) {

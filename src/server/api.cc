@@ -220,7 +220,9 @@ json QuarryOptionsJson(const CollectionOptions& options) {
           {"bm25_b", ShortFloat(options.bm25_b)},
           {"title_boost", ShortFloat(options.title_boost)},
           {"stem", options.stem},
-          {"remove_stop_words", options.remove_stop_words}};
+          {"remove_stop_words", options.remove_stop_words},
+          {"rrf_k", options.rrf_k > 0 ? options.rrf_k : search::kDefaultRrfK},
+          {"fusion_weights", options.fusion_weights}};
 }
 
 // Qdrant's payload_schema: the payload indexes.

@@ -828,7 +828,8 @@ Result<CollectionOptions> DecodeCreateCollection(const nlohmann::json& body) {
     if (!quarry->is_object()) return WrongType("quarry", "an object", *quarry);
     QUARRY_RETURN_IF_ERROR(OnlyKeys(*quarry,
                                     {"chunk_max_tokens", "chunk_overlap_tokens", "bm25_k1",
-                                     "bm25_b", "title_boost", "stem", "remove_stop_words"},
+                                     "bm25_b", "title_boost", "stem", "remove_stop_words",
+                                     "rrf_k", "fusion_weights"},
                                     "quarry"));
     std::optional<int64_t> max_tokens;
     std::optional<int64_t> overlap;
@@ -847,6 +848,20 @@ Result<CollectionOptions> DecodeCreateCollection(const nlohmann::json& body) {
     if (boost) options.title_boost = static_cast<float>(*boost);
     QUARRY_RETURN_IF_ERROR(GetBool(*quarry, "stem", &options.stem, "quarry"));
     QUARRY_RETURN_IF_ERROR(GetBool(*quarry, "remove_stop_words", &options.remove_stop_words, "quarry"));
+    std::optional<int64_t> rrf_k;
+    QUARRY_RETURN_IF_ERROR(GetOptionalInt(*quarry, "rrf_k", 1, 100000, &rrf_k, "quarry"));
+    if (rrf_k) options.rrf_k = static_cast<int>(*rrf_k);
+    if (auto w = quarry->find("fusion_weights"); w != quarry->end() && !w->is_null()) {
+      if (!w->is_array() || w->size() != 2) {
+        return WrongType("quarry.fusion_weights", "two numbers (dense, sparse)", *w);
+      }
+      for (const json& v : *w) {
+        if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1e6) {
+          return WrongType("quarry.fusion_weights", "non-negative numbers", v);
+        }
+        options.fusion_weights.push_back(v.get<float>());
+      }
+    }
   }
   return options;
 }

@@ -112,7 +112,7 @@ struct SearchBody {
   std::string rerank = "off";   // off | on | auto
   size_t rerank_top = 20;
   std::string fusion = "rrf";   // rrf | dbsf
-  int rrf_k = 2;
+  int rrf_k = 0;                // 0: the collection's default, else 2
   std::vector<float> weights;   // dense first
   std::optional<Filter> filter = {};  // Qdrant's filter
 };

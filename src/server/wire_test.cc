@@ -164,7 +164,9 @@ TEST(WireTest, CreateCollection) {
   auto unnamed = DecodeCreateCollection(Parse(R"({"vectors": {"size": 4, "distance": "Dot"},
       "hnsw_config": {"m": 8, "ef_construct": 50},
       "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99}},
-      "shard_number": 1, "quarry": {"chunk_max_tokens": 128, "bm25_k1": 1.2}})"));
+      "shard_number": 1, "quarry": {"chunk_max_tokens": 128, "bm25_k1": 1.2, "rrf_k": 60,
+                                   "fusion_weights": [0.7, 0.3]},
+      "sparse_vectors": {"splade": {"modifier": "idf"}, "plain": {}}})"));
   ASSERT_TRUE(unnamed.ok()) << unnamed.status().message();
   ASSERT_EQ(unnamed->dense_vectors.size(), 1u);
   EXPECT_EQ(unnamed->dense_vectors[0].name, kDefaultVectorName);
@@ -174,6 +176,12 @@ TEST(WireTest, CreateCollection) {
   EXPECT_EQ(unnamed->dense_vectors[0].quantization, VectorQuantization::kInt8);
   EXPECT_EQ(unnamed->chunk_max_tokens, 128u);
   EXPECT_FLOAT_EQ(unnamed->bm25_k1, 1.2f);
+  EXPECT_EQ(unnamed->rrf_k, 60);
+  EXPECT_EQ(unnamed->fusion_weights, (std::vector<float>{0.7f, 0.3f}));
+  ASSERT_EQ(unnamed->sparse_vectors.size(), 2u);
+  EXPECT_EQ(unnamed->sparse_vectors[1].name, "splade");  // JSON objects iterate sorted
+  EXPECT_TRUE(unnamed->sparse_vectors[1].idf);
+  EXPECT_FALSE(unnamed->sparse_vectors[0].idf);
 
   auto named = DecodeCreateCollection(Parse(R"({"vectors": {"a": {"size": 2, "distance": "Cosine"},
       "b": {"size": 3, "distance": "Euclid", "quantization_config": {"binary": {}}}}})"));
@@ -195,6 +203,9 @@ TEST(WireTest, CreateCollection) {
            R"({"sparse_vectors": {"bm25": 1}})",
            R"({"quarry": {"chunk_max_tokens": 1}})",
            R"({"quarry": {"k1": 1}})",
+           R"({"quarry": {"fusion_weights": [1]}})",
+           R"({"quarry": {"fusion_weights": [1, -1]}})",
+           R"({"quarry": {"rrf_k": 0}})",
        }) {
     EXPECT_FALSE(DecodeCreateCollection(Parse(bad)).ok()) << bad;
   }
