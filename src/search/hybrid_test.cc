@@ -21,31 +21,7 @@ constexpr size_t kDim = 32;
 using testing::HashEmbedder;
 using testing::Words;
 
-// Scores a passage by how many query words it contains (plus a tiny length
-// tie-break), so its order differs from both retrievers'.
-class OverlapReranker final : public embed::Reranker {
- public:
-  const std::string& model_id() const override { return id_; }
-  Status Score(std::string_view query, std::span<const std::string_view> passages,
-               std::vector<float>* scores) override {
-    ++calls;
-    last_batch = passages.size();
-    const auto q = Words(query);
-    const std::set<std::string> qs(q.begin(), q.end());
-    scores->clear();
-    for (std::string_view p : passages) {
-      float s = 0;
-      for (const std::string& w : Words(p)) s += qs.count(w) ? 1.0f : 0.0f;
-      scores->push_back(s - 0.001f * static_cast<float>(p.size()));
-    }
-    return Status::OK();
-  }
-  int calls = 0;
-  size_t last_batch = 0;
-
- private:
-  std::string id_ = "overlap";
-};
+using testing::OverlapReranker;
 
 class HybridTest : public ::testing::Test {
  protected:

@@ -32,8 +32,9 @@ std::optional<Filter> Both(const std::optional<Filter>& outer, const std::option
 
 class Runner {
  public:
-  Runner(const Collection& collection, const EmbedderLookup& embedders)
-      : collection_(collection), embedders_(embedders) {}
+  Runner(const Collection& collection, const EmbedderLookup& embedders,
+         const RerankerLookup& rerankers)
+      : collection_(collection), embedders_(embedders), rerankers_(rerankers) {}
 
   Result<PointQueryResult> Run(const PointQuery& node, const std::optional<Filter>& parent_filter,
                                size_t depth, bool root) {
@@ -47,6 +48,9 @@ class Runner {
     std::optional<Filter> filter = Both(parent_filter, node.filter);
     PointQueryResult result;
     if (node.prefetch.empty()) {
+      if (node.kind == PointQuery::Kind::kRerank) {
+        return Status::InvalidArgument("rerank needs prefetches: the candidates it reorders");
+      }
       if (node.kind == PointQuery::Kind::kNone) {  // Qdrant: the points in id order, score 0
         ScrollRequest scroll;
         scroll.filter = filter;
@@ -72,6 +76,10 @@ class Runner {
         }
         case PointQuery::Kind::kFusionDbsf: {
           QUARRY_ASSIGN_OR_RETURN(result.points, FuseDbsf(lists, node.weights));
+          break;
+        }
+        case PointQuery::Kind::kRerank: {
+          QUARRY_ASSIGN_OR_RETURN(result.points, Rerank(node, lists));
           break;
         }
         case PointQuery::Kind::kNone: {
@@ -110,6 +118,38 @@ class Runner {
   }
 
  private:
+  // The union of the prefetched candidates, scored by the cross-encoder.
+  Result<std::vector<Scored>> Rerank(const PointQuery& node,
+                                     const std::vector<std::vector<Scored>>& lists) {
+    if (!rerankers_) return Status::InvalidArgument("no cross-encoder is available for rerank");
+    QUARRY_ASSIGN_OR_RETURN(embed::Reranker * reranker, rerankers_(node.model));
+    std::unordered_set<uint64_t> seen;
+    std::vector<uint64_t> ids;
+    for (const auto& list : lists) {
+      for (const Scored& s : list) {
+        if (seen.insert(s.id).second) ids.push_back(s.id);
+      }
+    }
+    QUARRY_ASSIGN_OR_RETURN(auto records, collection_.RetrieveByPointIds(ids, false));
+    std::vector<uint64_t> kept;
+    std::vector<std::string_view> passages;
+    for (size_t idx = 0; idx < records.size(); ++idx) {
+      if (!records[idx].has_value() || records[idx]->chunk.text.empty()) continue;
+      kept.push_back(ids[idx]);
+      passages.push_back(records[idx]->chunk.text);
+    }
+    std::vector<Scored> out;
+    if (kept.empty()) return out;
+    std::vector<float> scores;
+    QUARRY_RETURN_IF_ERROR(reranker->Score(node.text, passages, &scores));
+    if (scores.size() != kept.size()) return Status::Internal("the reranker returned the wrong number of scores");
+    for (size_t idx = 0; idx < kept.size(); ++idx) out.push_back({kept[idx], scores[idx]});
+    std::sort(out.begin(), out.end(), [](const Scored& a, const Scored& b) {
+      return a.score != b.score ? a.score > b.score : a.id < b.id;
+    });
+    return out;
+  }
+
   const DenseVectorConfig* FindDense(const std::string& name) const {
     const auto& fields = collection_.options().dense_vectors;
     if (name.empty()) return fields.size() == 1 ? &fields[0] : nullptr;
@@ -208,13 +248,15 @@ class Runner {
 
   const Collection& collection_;
   const EmbedderLookup& embedders_;
+  const RerankerLookup& rerankers_;
 };
 
 }  // namespace
 
 Result<PointQueryResult> RunPointQuery(const Collection& collection, const PointQuery& query,
-                                       const EmbedderLookup& embedders) {
-  Runner runner(collection, embedders);
+                                       const EmbedderLookup& embedders,
+                                       const RerankerLookup& rerankers) {
+  Runner runner(collection, embedders, rerankers);
   return runner.Run(query, std::nullopt, 0, true);
 }
 

@@ -12,6 +12,9 @@
 //     filter; the node's filter applies to them too), then
 //       fusion rrf / dbsf: fuses their lists (search/fusion.h);
 //       a vector or text query: scores exactly the union of their candidates;
+//       rerank (Quarry's own, {"rerank": {"text", "model"}}): a cross-encoder
+//         scores each candidate's text against `text`, in one batch; the
+//         score is the model's logit; candidates without text are left out;
 //       no query: a single prefetch's list as it is.
 //   - score_threshold drops results below it (for Euclid vectors: results
 //     whose distance is above it); limit and offset page the final list.
@@ -38,13 +41,14 @@
 namespace quarry::search {
 
 struct PointQuery {
-  enum class Kind { kNone, kDense, kSparse, kText, kFusionRrf, kFusionDbsf, kPointId };
+  enum class Kind { kNone, kDense, kSparse, kText, kFusionRrf, kFusionDbsf, kPointId, kRerank };
   Kind kind = Kind::kNone;
   std::string using_name;       // the named vector; empty: the collection's only dense one
   std::vector<float> dense;     // kDense
   SparseVector sparse;          // kSparse
-  std::string text;             // kText
-  std::string model;            // kText: "bm25" for BM25; else an embedding model id ("" = the vector's)
+  std::string text;             // kText; kRerank: the query the cross-encoder reads
+  std::string model;            // kText: "bm25" for BM25; else an embedding model id ("" = the vector's);
+                                // kRerank: a reranker id ("" = the default)
   PointId point;                // kPointId: the stored vector of this point is the query
   int rrf_k = kDefaultRrfK;     // kFusionRrf
   std::vector<float> weights;   // kFusionRrf, kFusionDbsf: per prefetch
@@ -69,8 +73,12 @@ struct PointQueryResult {
 using EmbedderLookup =
     std::function<Result<embed::Embedder*>(const std::string& vector_name, const std::string& model)>;
 
+// Finds the cross-encoder `model` ("" = the default); InvalidArgument when none.
+using RerankerLookup = std::function<Result<embed::Reranker*>(const std::string& model)>;
+
 Result<PointQueryResult> RunPointQuery(const Collection& collection, const PointQuery& query,
-                                       const EmbedderLookup& embedders);
+                                       const EmbedderLookup& embedders,
+                                       const RerankerLookup& rerankers = nullptr);
 
 }  // namespace quarry::search
 

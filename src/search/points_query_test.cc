@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "quarry/engine.h"
+#include "search/test_embedder.h"
 
 namespace quarry::search {
 namespace {
@@ -41,7 +42,11 @@ class PointsQueryTest : public ::testing::Test {
       p.vectors.emplace_back("euclid", std::vector<float>{static_cast<float>(i)});
       p.sparse_vectors.emplace_back("sparse",
                                     SparseVector{{0}, {static_cast<float>(7 - i)}});
-      p.payload = nlohmann::json({{"group", i % 2 == 0 ? "even" : "odd"}}).dump();
+      static const char* kTexts[] = {"", "red apple pie", "green pear", "red car",
+                                     "apple tree", "red apple", ""};
+      nlohmann::json payload = {{"group", i % 2 == 0 ? "even" : "odd"}};
+      if (kTexts[i][0] != '\0') payload["text"] = kTexts[i];
+      p.payload = payload.dump();
       points.push_back(std::move(p));
     }
     ASSERT_TRUE(collection_->UpsertPoints(points).ok());
@@ -198,6 +203,48 @@ TEST_F(PointsQueryTest, FiltersApplyToPrefetchesToo) {
   auto single = Run(outer);
   ASSERT_TRUE(single.ok());
   EXPECT_EQ(Ids(*single), (std::vector<uint64_t>{5, 4, 3}));
+}
+
+// Quarry's rerank stage: the cross-encoder orders the union of the
+// prefetched candidates by their text; candidates without text drop out.
+TEST_F(PointsQueryTest, RerankOrdersPrefetchedCandidatesByText) {
+  testing::OverlapReranker reranker;
+  RerankerLookup rerankers = [&](const std::string& model) -> Result<embed::Reranker*> {
+    if (!model.empty() && model != "overlap") return Status::InvalidArgument("no reranker " + model);
+    return &reranker;
+  };
+  auto no_embedders = [](const std::string&, const std::string&) {
+    return Result<embed::Embedder*>(Status::InvalidArgument("no model"));
+  };
+  PointQuery q;
+  q.kind = Kind::kRerank;
+  q.text = "red apple";
+  q.prefetch = {Dense(1, 0, 3), Sparse(3)};  // {6, 5, 4} and {1, 2, 3}
+  q.limit = 10;
+  auto ranked = RunPointQuery(*collection_, q, no_embedders, rerankers);
+  ASSERT_TRUE(ranked.ok()) << ranked.status().ToString();
+  // Overlap with "red apple" (minus 0.001 per byte): 5 "red apple" 2 - 0.009,
+  // 1 "red apple pie" 2 - 0.013, 3 "red car" 1, 4 "apple tree" 1 (longer), 2 "green pear" 0;
+  // 6 has no text.
+  std::vector<uint64_t> ids;
+  for (const auto& p : ranked->points) ids.push_back(p.id);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{5, 1, 3, 4, 2}));
+  EXPECT_EQ(reranker.calls, 1);
+  EXPECT_EQ(reranker.last_batch, 5u);
+  EXPECT_NEAR(ranked->points[0].score, 2.0f - 0.009f, 1e-5);
+  q.limit = 2;
+  auto top = RunPointQuery(*collection_, q, no_embedders, rerankers);
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(top->points.size(), 2u);
+  q.model = "other";
+  EXPECT_NE(RunPointQuery(*collection_, q, no_embedders, rerankers).status().message().find("no reranker"),
+            std::string::npos);
+  PointQuery alone;
+  alone.kind = Kind::kRerank;
+  alone.text = "x";
+  EXPECT_NE(RunPointQuery(*collection_, alone, no_embedders, rerankers).status().message().find("prefetches"),
+            std::string::npos);
+  EXPECT_FALSE(Run(q).ok());  // no reranker at all
 }
 
 TEST_F(PointsQueryTest, ErrorsNameTheProblem) {

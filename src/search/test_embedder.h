@@ -1,9 +1,10 @@
-// Test stand-ins for a model: a hashed bag-of-words embedder, shared by the
-// search tests (results are reproducible and depend on the words only).
+// Test stand-ins for models: a hashed bag-of-words embedder and a
+// word-overlap cross-encoder, shared by the search tests (results are reproducible and depend on the words only).
 #ifndef QUARRY_SEARCH_TEST_EMBEDDER_H_
 #define QUARRY_SEARCH_TEST_EMBEDDER_H_
 
 #include <cctype>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +53,32 @@ class HashEmbedder final : public embed::Embedder {
  private:
   size_t dim_;
   std::string id_ = "hash";
+};
+
+// Scores a passage by how many query words it contains (plus a tiny length
+// tie-break), so its order differs from both retrievers'.
+class OverlapReranker final : public embed::Reranker {
+ public:
+  const std::string& model_id() const override { return id_; }
+  Status Score(std::string_view query, std::span<const std::string_view> passages,
+               std::vector<float>* scores) override {
+    ++calls;
+    last_batch = passages.size();
+    const auto q = Words(query);
+    const std::set<std::string> qs(q.begin(), q.end());
+    scores->clear();
+    for (std::string_view p : passages) {
+      float s = 0;
+      for (const std::string& w : Words(p)) s += qs.count(w) ? 1.0f : 0.0f;
+      scores->push_back(s - 0.001f * static_cast<float>(p.size()));
+    }
+    return Status::OK();
+  }
+  int calls = 0;
+  size_t last_batch = 0;
+
+ private:
+  std::string id_ = "overlap";
 };
 
 }  // namespace quarry::search::testing

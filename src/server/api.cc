@@ -1610,11 +1610,20 @@ Result<json> ApiService::RunQueries(const Collection& collection,
     }
     return model->embedder.get();
   };
+  search::RerankerLookup rerankers = [this](const std::string& model_id) -> Result<embed::Reranker*> {
+    const RerankModel* model = models_ == nullptr ? nullptr : models_->FindReranker(model_id);
+    if (model == nullptr) {
+      return Status::InvalidArgument(model_id.empty()
+                                         ? "rerank needs a cross-encoder: start the server with --reranker DIR"
+                                         : MissingModel(models_, model_id, true));
+    }
+    return model->reranker.get();
+  };
   json results = json::array();
   for (const QueryBody& query : queries) {
     auto start = Clock::now();
     QUARRY_ASSIGN_OR_RETURN(search::PointQueryResult result,
-                            search::RunPointQuery(collection, query.query, lookup));
+                            search::RunPointQuery(collection, query.query, lookup, rerankers));
     stage_seconds_->With({"query"}).Observe(SecondsSince(start));
     std::vector<uint64_t> ids;
     ids.reserve(result.points.size());

@@ -283,6 +283,16 @@ Status DecodeQueryValue(const json& value, const std::string& where, search::Poi
     query->kind = Kind::kSparse;
     return DecodeSparse(value, where, &query->sparse);
   }
+  if (auto it = value.find("rerank"); it != value.end()) {
+    QUARRY_RETURN_IF_ERROR(OnlyKeys(value, {"rerank"}, where));
+    const std::string name = where + ".rerank";
+    if (!it->is_object()) return WrongType(name, "an object with \"text\"", *it);
+    QUARRY_RETURN_IF_ERROR(OnlyKeys(*it, {"text", "model"}, name));
+    query->kind = Kind::kRerank;
+    QUARRY_RETURN_IF_ERROR(GetString(*it, "text", &query->text, true, name));
+    if (query->text.empty()) return Invalid(name + ".text", "must not be empty");
+    return GetString(*it, "model", &query->model, false, name);
+  }
   if (value.contains("text")) {
     QUARRY_RETURN_IF_ERROR(OnlyKeys(value, {"text", "model", "options"}, where));
     query->kind = Kind::kText;
