@@ -432,19 +432,19 @@ Result<std::unique_ptr<Collection::Impl>> Collection::Impl::Open(
   if (!impl->read_only) RemoveStaleTempFiles(dir);
   QUARRY_RETURN_IF_ERROR(impl->LoadIndex());
   QUARRY_RETURN_IF_ERROR(impl->LoadPayloadIndexes());
+  uint64_t last_seq = 0;
+  uint64_t pruned_seq = 0;
+  {
+    QUARRY_ASSIGN_OR_RETURN(auto txn, impl->store->BeginRead());
+    QUARRY_ASSIGN_OR_RETURN(last_seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
+    QUARRY_ASSIGN_OR_RETURN(pruned_seq, ReadMetaU64(*txn, storage::kMetaPrunedSeq));
+  }
   impl->sparse.resize(impl->options.sparse_vectors.size());
   for (size_t field_idx = 0; field_idx < impl->sparse.size(); ++field_idx) {
     impl->sparse[field_idx].config = impl->options.sparse_vectors[field_idx];
-    QUARRY_RETURN_IF_ERROR(impl->LoadSparse(&impl->sparse[field_idx]));
+    QUARRY_RETURN_IF_ERROR(impl->LoadSparse(&impl->sparse[field_idx], last_seq, pruned_seq));
   }
   if (!impl->options.dense_vectors.empty()) {
-    uint64_t last_seq = 0;
-    uint64_t pruned_seq = 0;
-    {
-      QUARRY_ASSIGN_OR_RETURN(auto txn, impl->store->BeginRead());
-      QUARRY_ASSIGN_OR_RETURN(last_seq, ReadMetaU64(*txn, storage::kMetaLastSeq));
-      QUARRY_ASSIGN_OR_RETURN(pruned_seq, ReadMetaU64(*txn, storage::kMetaPrunedSeq));
-    }
     impl->dense.resize(impl->options.dense_vectors.size());
     for (size_t field_idx = 0; field_idx < impl->dense.size(); ++field_idx) {
       impl->dense[field_idx].config = impl->options.dense_vectors[field_idx];
@@ -563,6 +563,7 @@ Status Collection::Impl::FlushLocked() {
   uint64_t seq;
   std::string payload;
   bool bm25_behind;
+  std::vector<std::pair<SparseField*, std::string>> sparse_payloads;
   {
     std::shared_lock lock(index_mu);
     seq = applied_seq;
@@ -578,6 +579,20 @@ Status Collection::Impl::FlushLocked() {
       QUARRY_RETURN_IF_ERROR(field.index->Save(DenseDir(field), seq));
       field.snapshot_seq = seq;
     }
+    for (auto& field : sparse) {
+      if (field.snapshot_seq == seq && std::filesystem::exists(SparseSnapshotPath(field))) continue;
+      sparse_payloads.emplace_back(&field, field.index->Serialize());
+    }
+  }
+  for (auto& [field, sparse_payload] : sparse_payloads) {
+    std::error_code ec;
+    std::filesystem::create_directories(SparseSnapshotPath(*field).parent_path(), ec);
+    if (ec) return ErrnoStatus("cannot create " + SparseSnapshotPath(*field).parent_path().string(), ec.value());
+    QUARRY_RETURN_IF_ERROR(storage::WriteSnapshotFile(
+        SparseSnapshotPath(*field),
+        storage::Snapshot{storage::SnapshotKind::kSparseVectorIndex,
+                          index::SparseVectorIndex::kFormatVersion, seq, std::move(sparse_payload)}));
+    field->snapshot_seq = seq;
   }
   if (bm25_behind) {
     QUARRY_RETURN_IF_ERROR(storage::WriteSnapshotFile(
@@ -694,14 +709,14 @@ Collection::Impl::SparseField* Collection::Impl::FindSparse(std::string_view fie
   return nullptr;
 }
 
-Status Collection::Impl::LoadSparse(SparseField* field) {
+Status Collection::Impl::RebuildSparse(SparseField* field, const storage::Txn& txn) {
   field->index = std::make_unique<index::SparseVectorIndex>(
       field->config.idf ? index::SparseModifier::kIdf : index::SparseModifier::kNone);
+  field->snapshot_seq = 0;
   const std::string suffix = storage::SparseVectorKeyName(field->config.name);
-  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
   Status status;
-  QUARRY_RETURN_IF_ERROR(txn->Scan(Table::kVectors, "", [&](std::string_view key,
-                                                             std::string_view value) {
+  QUARRY_RETURN_IF_ERROR(txn.Scan(Table::kVectors, "", [&](std::string_view key,
+                                                            std::string_view value) {
     if (key.size() < 8 || key.substr(8) != suffix) return true;
     auto vector = storage::DecodeSparseVector(value);
     if (!vector.ok()) {
@@ -713,6 +728,59 @@ Status Collection::Impl::LoadSparse(SparseField* field) {
     return status.ok();
   }));
   return status;
+}
+
+Status Collection::Impl::ReplaySparse(SparseField* field, const storage::Txn& txn,
+                                      uint64_t after_seq) {
+  const std::string name = storage::SparseVectorKeyName(field->config.name);
+  return ForEachChangeAfter(txn, after_seq, [&](const Change& change) -> Status {
+    field->index->Remove(change.point_id);
+    if (change.op == ChangeOp::kDelete) return Status::OK();
+    auto bytes = txn.Get(Table::kVectors, storage::VectorKey(change.point_id, name));
+    if (bytes.status().IsNotFound()) return Status::OK();  // no such vector, or deleted later
+    if (!bytes.ok()) return bytes.status();
+    QUARRY_ASSIGN_OR_RETURN(auto vector, storage::DecodeSparseVector(*bytes));
+    return field->index->Add(change.point_id, {vector.first, vector.second});
+  });
+}
+
+Status Collection::Impl::LoadSparse(SparseField* field, uint64_t last_seq, uint64_t pruned_seq) {
+  QUARRY_ASSIGN_OR_RETURN(auto txn, store->BeginRead());
+  std::string why;
+  auto snapshot = storage::ReadSnapshotFile(SparseSnapshotPath(*field),
+                                            storage::SnapshotKind::kSparseVectorIndex);
+  if (snapshot.ok()) {
+    const auto modifier =
+        field->config.idf ? index::SparseModifier::kIdf : index::SparseModifier::kNone;
+    if (snapshot->version != index::SparseVectorIndex::kFormatVersion) {
+      why = "unsupported snapshot version " + std::to_string(snapshot->version);
+    } else if (snapshot->seq > last_seq || snapshot->seq < pruned_seq) {
+      why = "snapshot sequence " + std::to_string(snapshot->seq) + " outside [" +
+            std::to_string(pruned_seq) + ", " + std::to_string(last_seq) + "]";
+    } else {
+      auto loaded = index::SparseVectorIndex::Deserialize(snapshot->payload);
+      if (!loaded.ok()) {
+        why = loaded.status().ToString();
+      } else if (loaded->modifier() != modifier) {
+        why = "snapshot was built with another modifier";
+      } else {
+        field->index = std::make_unique<index::SparseVectorIndex>(std::move(loaded).value());
+        field->snapshot_seq = snapshot->seq;
+        Status replay = ReplaySparse(field, *txn, snapshot->seq);
+        if (replay.ok()) return Status::OK();
+        why = "replay failed: " + replay.ToString();
+      }
+    }
+  } else if (!snapshot.status().IsNotFound()) {
+    why = snapshot.status().ToString();
+  } else if (last_seq > 0) {
+    why = "no index snapshot";
+  }
+  if (!why.empty()) {
+    LogWarning("collection '" + name + "': rebuilding sparse vector '" + field->config.name +
+               "' from the store: " + why);
+  }
+  return RebuildSparse(field, *txn);
 }
 
 Collection::Impl::DenseField* Collection::Impl::FindDense(std::string_view field_name) {
@@ -1396,10 +1464,12 @@ CollectionInfo Collection::Info() const {
   std::error_code ec;
   auto snap_size = std::filesystem::file_size(im.dir / kSnapshotFile, ec);
   if (!ec) info.disk_bytes += snap_size;
-  for (auto it = std::filesystem::recursive_directory_iterator(im.dir / "dense", ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    std::error_code size_ec;
-    if (it->is_regular_file(size_ec)) info.disk_bytes += it->file_size(size_ec);
+  for (const char* sub : {"dense", "sparse"}) {
+    for (auto it = std::filesystem::recursive_directory_iterator(im.dir / sub, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code size_ec;
+      if (it->is_regular_file(size_ec)) info.disk_bytes += it->file_size(size_ec);
+    }
   }
   return info;
 }

@@ -90,12 +90,20 @@ struct Collection::Impl {
   const DenseField* FindDense(std::string_view name) const {
     return const_cast<Impl*>(this)->FindDense(name);
   }
-  // One named sparse vector: rebuilt from the vectors table at open.
+  // One named sparse vector: its index and snapshot state.
   struct SparseField {
     SparseVectorConfig config;
     std::unique_ptr<index::SparseVectorIndex> index;  // guarded by index_mu
+    uint64_t snapshot_seq = 0;                         // guarded by write_mu
   };
-  Status LoadSparse(SparseField* field);
+  std::filesystem::path SparseSnapshotPath(const SparseField& field) const {
+    return dir / "sparse" / (field.config.name + ".snap");
+  }
+  // Loads the field's snapshot and replays newer changes, or rebuilds it from
+  // the vectors table when the snapshot can't be trusted.
+  Status LoadSparse(SparseField* field, uint64_t last_seq, uint64_t pruned_seq);
+  Status RebuildSparse(SparseField* field, const storage::Txn& txn);
+  Status ReplaySparse(SparseField* field, const storage::Txn& txn, uint64_t after_seq);
   SparseField* FindSparse(std::string_view name);
   const SparseField* FindSparse(std::string_view name) const {
     return const_cast<Impl*>(this)->FindSparse(name);

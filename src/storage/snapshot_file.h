@@ -28,6 +28,7 @@ namespace quarry::storage {
 
 enum class SnapshotKind : uint32_t {
   kBm25Index = 1,
+  kSparseVectorIndex = 2,
 };
 
 struct Snapshot {
