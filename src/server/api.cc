@@ -756,6 +756,22 @@ void ApiService::AddMetrics() {
                                }
                                return samples;
                              });
+  // Sparse vectors: points per named sparse vector, and the heap of its index.
+  for (bool memory : {false, true}) {
+    metrics_.AddGaugeCollector(
+        memory ? "quarry_collection_sparse_memory_bytes" : "quarry_collection_sparse_vectors",
+        memory ? "Heap of each sparse vector index, bytes." : "Points with each named sparse vector.",
+        [infos, memory] {
+          std::vector<GaugeSample> samples;
+          for (const CollectionInfo& info : infos()) {
+            for (const auto& field : info.sparse_vectors) {
+              samples.push_back({{{"collection", info.name}, {"vector", field.config.name}},
+                                 static_cast<double>(memory ? field.memory_bytes : field.vectors)});
+            }
+          }
+          return samples;
+        });
+  }
 }
 
 void ApiService::OnAccess(const AccessRecord& record) {

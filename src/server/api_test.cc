@@ -306,6 +306,11 @@ TEST_F(ApiTest, PointsRoutes) {
                 .status,
             200);
   EXPECT_EQ(Call("POST", "/collections/p/points/count", "{}").Json()["result"]["count"], 2);
+  std::string metrics = Call("GET", "/metrics").body;  // point 1, the only one with "s", is gone
+  EXPECT_NE(metrics.find("quarry_collection_sparse_vectors{collection=\"p\",vector=\"s\"} 0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("quarry_search_stage_duration_seconds_count{stage=\"query\"}"), std::string::npos);
   // Bad requests name the field.
   ExpectQdrantError(Call("PUT", "/collections/p/points", R"({"points": [{"id": 9, "vector": [1, 2, 3]}]})"),
                     400, "dimension 3");
