@@ -135,6 +135,13 @@ struct UpsertStats {
   uint64_t chunks_deleted = 0;
 };
 
+// What Collection::PrepareUpsert computed, waiting for CommitUpsert.
+struct PreparedUpsert;
+struct PreparedUpsertDeleter {
+  void operator()(PreparedUpsert* prepared) const;
+};
+using PreparedUpsertPtr = std::unique_ptr<PreparedUpsert, PreparedUpsertDeleter>;
+
 class Collection {
  public:
   ~Collection();
@@ -158,6 +165,16 @@ class Collection {
   // With an `embedder`, every chunk also gets each of the collection's dense
   // vectors (stored in the same transaction); without one, chunks have none.
   Result<UpsertStats> Upsert(std::vector<Document> docs, ChunkEmbedder* embedder = nullptr);
+  // Upsert in two halves, so that a pipeline can embed one batch while the
+  // previous one commits. PrepareUpsert validates, hashes, chunks and embeds
+  // (documents whose content is unchanged are neither chunked nor embedded);
+  // it takes no lock and may run beside writes. CommitUpsert writes and
+  // indexes what was prepared, as Upsert does, re-checking each document
+  // against the store (a document written meanwhile with equal content is
+  // left alone).
+  Result<PreparedUpsertPtr> PrepareUpsert(std::vector<Document> docs,
+                                          ChunkEmbedder* embedder = nullptr) const;
+  Result<UpsertStats> CommitUpsert(PreparedUpsertPtr prepared);
 
   // Removes a document and its chunks. NotFound when there is no such doc_id.
   Result<uint64_t> DeleteDocument(const std::string& doc_id);

@@ -881,18 +881,15 @@ uint64_t Collection::version() const {
   return impl_->applied_seq.load(std::memory_order_acquire);
 }
 
-Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder* embedder) {
-  Impl& im = *impl_;
-  if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
-  std::lock_guard write_lock(im.write_mu);
-  UpsertStats stats;
+void PreparedUpsertDeleter::operator()(PreparedUpsert* prepared) const { delete prepared; }
 
-  struct Prepared {
-    uint64_t hash = 0;
-    bool unchanged = false;
-    std::vector<Chunk> chunks;
-  };
-  std::vector<Prepared> prepared(docs.size());
+Result<PreparedUpsertPtr> Collection::PrepareUpsert(std::vector<Document> docs,
+                                                    ChunkEmbedder* embedder) const {
+  const Impl& im = *impl_;
+  if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
+  PreparedUpsertPtr out(new PreparedUpsert);
+  std::vector<PreparedUpsert::Doc>& prepared = out->prepared;
+  prepared.resize(docs.size());
   {
     QUARRY_ASSIGN_OR_RETURN(auto txn, im.store->BeginRead());
     std::string config = OptionsToJson(im.options).dump();
@@ -926,19 +923,12 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
     }
   }
   // Chunk and analyse outside the store transaction.
-  struct Op {
-    bool add;
-    uint64_t point_id;
-    size_t doc_idx;
-    size_t chunk_idx;
-    size_t vector_idx;  // into field_vectors[*] when they exist
-  };
   for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
     if (!prepared[doc_idx].unchanged) prepared[doc_idx].chunks = im.chunker.Split(docs[doc_idx]);
   }
   // Dense vectors of the new chunks: field_vectors[field][n] for the n-th new
   // chunk in document order.
-  std::vector<std::vector<std::vector<float>>> field_vectors;
+  std::vector<std::vector<std::vector<float>>>& field_vectors = out->field_vectors;
   if (embedder != nullptr && !im.dense.empty()) {
     std::vector<const Chunk*> new_chunks;
     for (const auto& prep : prepared) {
@@ -961,6 +951,31 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
       }
     }
   }
+  out->docs = std::move(docs);
+  return out;
+}
+
+Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder* embedder) {
+  QUARRY_ASSIGN_OR_RETURN(PreparedUpsertPtr prepared, PrepareUpsert(std::move(docs), embedder));
+  return CommitUpsert(std::move(prepared));
+}
+
+Result<UpsertStats> Collection::CommitUpsert(PreparedUpsertPtr prepared_upsert) {
+  Impl& im = *impl_;
+  if (im.read_only) return Status::FailedPrecondition("collection opened read-only");
+  if (prepared_upsert == nullptr) return Status::InvalidArgument("nothing prepared");
+  std::lock_guard write_lock(im.write_mu);
+  UpsertStats stats;
+  std::vector<Document>& docs = prepared_upsert->docs;
+  std::vector<PreparedUpsert::Doc>& prepared = prepared_upsert->prepared;
+  std::vector<std::vector<std::vector<float>>>& field_vectors = prepared_upsert->field_vectors;
+  struct Op {
+    bool add;
+    uint64_t point_id;
+    size_t doc_idx;
+    size_t chunk_idx;
+    size_t vector_idx;  // into field_vectors[*] when they exist
+  };
   size_t new_chunk_counter = 0;
 
   std::vector<Op> ops;
@@ -972,7 +987,7 @@ Result<UpsertStats> Collection::Upsert(std::vector<Document> docs, ChunkEmbedder
     if (next_point == 0) next_point = 1;
     uint64_t now = NowUnixMs();
     for (size_t doc_idx = 0; doc_idx < docs.size(); ++doc_idx) {
-      Prepared& prep = prepared[doc_idx];
+      PreparedUpsert::Doc& prep = prepared[doc_idx];
       const Document& doc = docs[doc_idx];
       if (prep.unchanged) {
         ++stats.unchanged;

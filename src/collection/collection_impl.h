@@ -34,6 +34,20 @@ nlohmann::json OptionsToJson(const CollectionOptions& options);
 Result<CollectionOptions> OptionsFromJson(std::string_view text);
 Status ValidateCollectionOptions(const CollectionOptions& options);
 
+// The first half of an upsert (Collection::PrepareUpsert): the documents,
+// their content hashes and chunks, and the chunks' dense vectors.
+struct PreparedUpsert {
+  struct Doc {
+    uint64_t hash = 0;
+    bool unchanged = false;  // same content hash as the stored document
+    std::vector<Chunk> chunks;
+  };
+  std::vector<Document> docs;
+  std::vector<Doc> prepared;  // one per document
+  // field_vectors[field][n]: the n-th new chunk's vector, in document order.
+  std::vector<std::vector<std::vector<float>>> field_vectors;
+};
+
 // Helpers shared by collection.cc and points.cc.
 uint64_t NowUnixMs();
 std::string EncodeU64(uint64_t v);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "common/file_util.h"
 #include "common/hash.h"
@@ -246,6 +247,75 @@ TEST_F(DenseCollectionTest, CrashWithoutFlushReplaysVectors) {
   for (const auto& [id, score] : VectorSearch(coll, Corpus(4)[3].text, false, 100)) {
     EXPECT_NE(id, "d3");
   }
+}
+
+// PrepareUpsert embeds without the write lock; CommitUpsert re-checks the
+// store, so a document written in between is replaced by what was prepared
+// (or left alone when equal).
+TEST_F(DenseCollectionTest, PrepareThenCommit) {
+  Collection* coll = Coll();
+  HashEmbedder embedder;
+  auto docs = Corpus(3);
+  auto prepared = coll->PrepareUpsert(docs, &embedder);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  EXPECT_EQ(embedder.calls, 1);
+  EXPECT_EQ(coll->Info().documents, 0u);  // nothing written yet
+  Document other = docs[0];
+  other.text = "narwhal tusk";
+  other.sections = {{"", 0, other.text.size()}};
+  ASSERT_TRUE(coll->Upsert({other}, &embedder).ok());
+  auto stats = coll->CommitUpsert(std::move(prepared).value());
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->added, 2u);
+  EXPECT_EQ(stats->replaced, 1u);
+  EXPECT_EQ(coll->GetDocumentChunks("d0").value()[0].text, docs[0].text);
+  EXPECT_EQ(VectorSearch(coll, docs[0].text)[0].first, "d0");
+  // Prepared again while unchanged: nothing is embedded or written.
+  int calls = embedder.calls;
+  auto again = coll->PrepareUpsert(docs, &embedder);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(embedder.calls, calls);
+  EXPECT_EQ(coll->CommitUpsert(std::move(again).value())->unchanged, 3u);
+  EXPECT_FALSE(coll->CommitUpsert(nullptr).ok());
+}
+
+// The ingest pipeline: an embedder failing on a later batch stops the ingest
+// with its error and keeps every batch committed before it.
+TEST_F(DenseCollectionTest, IngestStopsAtAnEmbeddingErrorAndKeepsEarlierBatches) {
+  class FailingEmbedder : public ChunkEmbedder {
+   public:
+    Status Embed(const std::vector<const Chunk*>& chunks, const DenseVectorConfig& config,
+                 std::vector<std::vector<float>>* vectors) override {
+      if (++calls == 3) return Status::Unsupported("model exploded");
+      return inner.Embed(chunks, config, vectors);
+    }
+    HashEmbedder inner;
+    int calls = 0;
+  };
+  auto root = dir_ / "in";
+  std::filesystem::create_directories(root);
+  for (int i = 0; i < 40; ++i) {
+    std::ofstream(root / ("f" + std::to_string(100 + i) + ".txt")) << "walrus seal number " << i << "\n";
+  }
+  Collection* coll = Coll();
+  FailingEmbedder embedder;
+  IngestOptions options;
+  options.batch_documents = 5;
+  options.loader_threads = 1;
+  options.embedder = &embedder;
+  IngestProgress progress;
+  Status status = IngestPaths(coll, {root}, options, nullptr, &progress);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("model exploded"), std::string::npos) << status.ToString();
+  EXPECT_EQ(progress.documents, 10u);  // the two batches before the failing one
+  EXPECT_EQ(coll->Info().documents, 10u);
+  EXPECT_EQ(coll->Info().dense_vectors[0].vectors, 10u);
+  // A healthy run afterwards ingests the rest.
+  HashEmbedder healthy;
+  options.embedder = &healthy;
+  ASSERT_TRUE(IngestPaths(coll, {root}, options, nullptr, &progress).ok());
+  EXPECT_EQ(coll->Info().documents, 40u);
+  EXPECT_EQ(progress.unchanged, 10u);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// IngestPaths: walk -> load (producer thread) -> chunk, store, index (caller).
+// IngestPaths: walk -> load (loader threads) -> chunk and embed (prepare
+// thread) -> store and index (caller), each stage working on its own batch.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,12 +25,21 @@ struct Batch {
   std::vector<std::string> errors;
 };
 
-// A bounded single-producer single-consumer queue of batches.
-class BatchQueue {
+// What the prepare thread hands to the committer: a batch's prepared upsert
+// (or the error preparing it) and the batch's file statistics.
+struct PreparedBatch {
+  PreparedUpsertPtr prepared;  // null when the batch had no documents
+  Status status;
+  Batch batch;                 // docs moved out
+};
+
+// A bounded queue between pipeline stages.
+template <typename T>
+class BoundedQueue {
  public:
-  explicit BatchQueue(size_t capacity) : capacity_(capacity) {}
+  explicit BoundedQueue(size_t capacity) : capacity_(capacity) {}
   // False when the consumer has stopped.
-  bool Push(Batch batch) {
+  bool Push(T batch) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return queue_.size() < capacity_ || stopped_; });
     if (stopped_) return false;
@@ -37,7 +47,7 @@ class BatchQueue {
     cv_.notify_all();
     return true;
   }
-  bool Pop(Batch* batch) {
+  bool Pop(T* batch) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
     if (queue_.empty()) return false;
@@ -60,7 +70,7 @@ class BatchQueue {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Batch> queue_;
+  std::deque<T> queue_;
   size_t capacity_;
   bool closed_ = false;
   bool stopped_ = false;
@@ -145,7 +155,10 @@ Status IngestPaths(Collection* collection, const std::vector<std::filesystem::pa
   progress.walk_done = true;
   size_t batch_docs = std::max<size_t>(1, options.batch_documents);
 
-  BatchQueue queue(8);
+  BoundedQueue<Batch> queue(8);
+  // One batch is embedded while the previous one commits: inference and
+  // indexing overlap, and at most a few batches are held in memory.
+  BoundedQueue<PreparedBatch> prepared_queue(1);
   // Loader threads take files in turn and hand batches to this thread, which
   // chunks, stores and indexes them. Documents of one file stay in order.
   size_t loaders = options.loader_threads;
@@ -190,15 +203,44 @@ Status IngestPaths(Collection* collection, const std::vector<std::filesystem::pa
   std::vector<std::thread> loader_threads;
   for (size_t thread_idx = 0; thread_idx < loaders; ++thread_idx) loader_threads.emplace_back(load);
 
+  std::thread preparer([&] {
+    Batch loaded;
+    while (queue.Pop(&loaded)) {
+      PreparedBatch out;
+      if (!loaded.docs.empty()) {
+        auto prepared = collection->PrepareUpsert(std::move(loaded.docs), options.embedder);
+        if (prepared.ok()) {
+          out.prepared = std::move(prepared).value();
+        } else {
+          out.status = prepared.status();
+        }
+      }
+      loaded.docs.clear();
+      out.batch = std::move(loaded);
+      if (!prepared_queue.Push(std::move(out))) break;
+    }
+    prepared_queue.Close();
+  });
+
   Status result;
-  Batch batch;
+  PreparedBatch ready;
   uint64_t last_flush_seq = collection->Info().snapshot_seq;
-  while (queue.Pop(&batch)) {
-    if (!batch.docs.empty()) {
-      auto stats = collection->Upsert(std::move(batch.docs), options.embedder);
+  auto stop = [&] {
+    prepared_queue.Stop();
+    queue.Stop();
+  };
+  while (prepared_queue.Pop(&ready)) {
+    Batch& batch = ready.batch;
+    if (!ready.status.ok()) {
+      result = ready.status;
+      stop();
+      break;
+    }
+    if (ready.prepared != nullptr) {
+      auto stats = collection->CommitUpsert(std::move(ready.prepared));
       if (!stats.ok()) {
         result = stats.status();
-        queue.Stop();
+        stop();
         break;
       }
       progress.documents += stats->added + stats->replaced;
@@ -220,13 +262,15 @@ Status IngestPaths(Collection* collection, const std::vector<std::filesystem::pa
     if (seq - last_flush_seq >= options.flush_every_changes) {
       result = collection->Flush();
       if (!result.ok()) {
-        queue.Stop();
+        stop();
         break;
       }
       last_flush_seq = seq;
     }
   }
+  stop();
   for (auto& thread : loader_threads) thread.join();
+  preparer.join();
   if (result.ok()) result = collection->Flush();
   progress.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
