@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest bench-ann bench-embed bench-cache bench-e2e clean
+.PHONY: all deps build demo test test-release test-asan test-fuzz bench bench-bm25 bench-ingest bench-ann bench-embed bench-cache bench-e2e bench-eval-hybrid clean
 
 all: build
 
@@ -75,6 +75,13 @@ bench-load: build
 bench-e2e: build
 	@scripts/install-deps.sh bench
 	@bench/run_e2e.sh $(if $(QUICK),--quick)
+
+# SciFact quality of sparse, dense, hybrid (RRF k=2/60, DBSF, a weights sweep) and
+# rerank on/auto through `quarry eval`. MODEL=DIR RERANKER=DIR: real model folders
+# (default: random models with the real shapes). QUICK=1: 100 queries (eval-hybrid-quick.json).
+bench-eval-hybrid: build
+	@scripts/install-deps.sh bench
+	@bench/run_eval_hybrid.sh $(if $(QUICK),--quick) $(if $(MODEL),--model $(MODEL)) $(if $(RERANKER),--reranker $(RERANKER))
 
 clean:
 	rm -rf build
