@@ -12,15 +12,36 @@
 // topic), the rest from a background Zipf(1). Queries take 2-5 words of one
 // topic plus 1-3 background words, so query terms co-occur as in real text.
 //   env QUARRY_BENCH_TOPIC_DOCS (default 1000000)
+// env QUARRY_BENCH_RELOAD=1: search indexes reloaded from their snapshots.
+//
+// Memory mode (no timing): builds an index and prints its heap per document,
+// from Stats().memory_bytes and from the growth of the resident anonymous
+// memory (/proc/self/statm resident - shared; "trimmed": the same after
+// malloc_trim, i.e. without freed temporaries the allocator kept), first built
+// by Add() (in a child process), then loaded from its own snapshot into a
+// fresh heap (Deserialize).
+//   quarry_sparse_bench --memory             synthetic: 200k documents of ~256
+//       Zipf(1) words over a 200k vocabulary (env QUARRY_MEM_DOCS, QUARRY_MEM_VOCAB)
+//   quarry_sparse_bench --memory=SNAPSHOT    a real corpus: the documents of a
+//       collection's bm25.snap (e.g. build/bench-data/load-100k/collections/docs),
+//       re-added one by one, then the payload itself deserialized.
 #include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "index/sparse/bm25_index.h"
@@ -77,6 +98,15 @@ void CountMismatches(Fixture* f) {
   }
 }
 
+// env QUARRY_BENCH_RELOAD=1: search an index loaded from the built one's
+// snapshot (the layout after a restart) instead of the built one.
+void MaybeReload(Fixture* f) {
+  if (EnvOr("QUARRY_BENCH_RELOAD", 0) == 0) return;
+  auto loaded = Bm25Index::Deserialize(f->index.Serialize());
+  if (!loaded.ok()) std::abort();
+  f->index = std::move(loaded).value();
+}
+
 const Fixture& ZipfFixture() {
   static const std::unique_ptr<Fixture> fixture = [] {
     auto f = std::make_unique<Fixture>();
@@ -103,6 +133,7 @@ const Fixture& ZipfFixture() {
       }
       f->queries.push_back(std::move(query));
     }
+    MaybeReload(f.get());
     CountMismatches(f.get());
     return f;
   }();
@@ -153,6 +184,7 @@ const Fixture& TopicFixture() {
       }
       f->queries.push_back(std::move(query));
     }
+    MaybeReload(f.get());
     CountMismatches(f.get());
     return f;
   }();
@@ -194,7 +226,197 @@ BENCHMARK(BM_Search<TopicFixture, Method::kSearch>)
 BENCHMARK(BM_Search<TopicFixture, Method::kExhaustive>)
     ->Name("BM_TopicsExhaustive")->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
+// ---------------------------------------------------------------------------
+// Memory mode.
+
+// Resident anonymous bytes: statm's resident minus shared (file-backed) pages.
+int64_t AnonRssBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long long size = 0, resident = 0, shared = 0;
+  const int n = std::fscanf(f, "%lld %lld %lld", &size, &resident, &shared);
+  std::fclose(f);
+  if (n != 3) return 0;
+  return (resident - shared) * 4096;
+}
+
+void Report(const char* what, const Bm25Index& index, int64_t rss_before) {
+  const int64_t rss = AnonRssBytes() - rss_before;
+  malloc_trim(0);  // what the allocator kept of freed temporaries
+  const int64_t trimmed = AnonRssBytes() - rss_before;
+  const Bm25Stats stats = index.Stats();
+  const double docs = static_cast<double>(std::max<uint64_t>(stats.documents, 1));
+  std::printf(
+      "%-28s docs %llu  terms %llu  postings/doc %.1f  memory_bytes/doc %.1f  "
+      "rss/doc %.1f  (trimmed %.1f)  (memory_bytes %.1f MB, rss %.1f MB)\n",
+      what, static_cast<unsigned long long>(stats.documents),
+      static_cast<unsigned long long>(stats.terms), static_cast<double>(stats.postings) / docs,
+      static_cast<double>(stats.memory_bytes) / docs, static_cast<double>(rss) / docs,
+      static_cast<double>(trimmed) / docs,
+      static_cast<double>(stats.memory_bytes) / 1e6, static_cast<double>(rss) / 1e6);
+}
+
+// Loads `payload` into a fresh index and reports it.
+int ReportLoad(const std::string& payload) {
+  const int64_t before = AnonRssBytes();
+  auto loaded = Bm25Index::Deserialize(payload);
+  if (!loaded.ok()) {
+    std::printf("deserialize failed: %s\n", loaded.status().ToString().c_str());
+    return 1;
+  }
+  Report("deserialized", *loaded, before);
+  return 0;
+}
+
+// Runs build() (which reports and returns the index) in a child process, so
+// that each measure starts from a fresh heap, and returns its snapshot payload.
+template <typename Build>
+std::string BuildInChild(Build build) {
+  char path[] = "/tmp/quarry_bm25_memory_XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) return "";
+  close(fd);
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::unique_ptr<Bm25Index> index = build();
+    const std::string payload = index->Serialize();
+    std::ofstream(path, std::ios::binary)
+        .write(payload.data(), static_cast<std::streamsize>(payload.size()));
+    std::fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream file(path, std::ios::binary);
+  std::string payload((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::remove(path);
+  return payload;
+}
+
+int MemorySynthetic() {
+  const uint32_t docs = EnvOr("QUARRY_MEM_DOCS", 200000);
+  const uint32_t vocab = EnvOr("QUARRY_MEM_VOCAB", 200000);
+  std::printf("synthetic Zipf(1), %u docs of ~256 words, vocabulary %u\n", docs, vocab);
+  const std::string payload = BuildInChild([&] {
+    const std::vector<std::string> words = MakeWords(vocab, "w");
+    ZipfSampler zipf(vocab, 1.0);
+    std::mt19937_64 rng(1234);
+    std::normal_distribution<double> doc_len(256.0, 40.0);
+    std::vector<std::string> terms;
+    terms.reserve(1024);
+    const int64_t before = AnonRssBytes();
+    auto index = std::make_unique<Bm25Index>();
+    for (uint32_t d = 0; d < docs; ++d) {
+      const int len = std::max(8, static_cast<int>(doc_len(rng)));
+      terms.clear();
+      for (int i = 0; i < len; ++i) terms.push_back(words[zipf(rng)]);
+      index->AddTerms(d * 11400714819323198485ull >> 20, terms);
+    }
+    Report("built by Add", *index, before);
+    return index;
+  });
+  return ReportLoad(payload);
+}
+
+// Minimal reader of the snapshot framing and the version-1 payload (see
+// bm25_index.cc): just enough to recover each document's terms.
+struct SnapshotDoc {
+  uint64_t point_id = 0;
+  float length = 0.0f;
+  std::vector<WeightedTerm> terms;
+};
+
+bool ReadVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const uint64_t b = static_cast<unsigned char>(in->front());
+    in->remove_prefix(1);
+    *v |= (b & 0x7F) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+bool ReadValue(std::string_view* in, float* v) {
+  uint64_t code;
+  if (!ReadVarint(in, &code)) return false;
+  if (code != 1) {
+    *v = static_cast<float>(code >> 1);
+    return true;
+  }
+  if (in->size() < 4) return false;
+  std::memcpy(v, in->data(), 4);
+  in->remove_prefix(4);
+  return true;
+}
+
+bool ParseDocs(std::string_view in, std::vector<SnapshotDoc>* docs) {
+  in.remove_prefix(16);  // magic, version, k1, b
+  uint64_t num_docs = 0, num_terms = 0;
+  bool ok = ReadVarint(&in, &num_docs);
+  docs->resize(num_docs);
+  for (SnapshotDoc& doc : *docs) {
+    ok = ok && ReadVarint(&in, &doc.point_id) && ReadValue(&in, &doc.length);
+  }
+  ok = ok && ReadVarint(&in, &num_terms);
+  for (uint64_t t = 0; ok && t < num_terms; ++t) {
+    uint64_t size = 0, df = 0, slot = 0, gap = 0;
+    ok = ReadVarint(&in, &size) && size <= in.size();
+    if (!ok) break;
+    const std::string term(in.substr(0, size));
+    in.remove_prefix(size);
+    ok = ReadVarint(&in, &df);
+    for (uint64_t i = 0; ok && i < df; ++i) {
+      float tf = 0.0f;
+      ok = ReadVarint(&in, &gap) && ReadValue(&in, &tf);
+      slot = i == 0 ? gap : slot + 1 + gap;
+      ok = ok && slot < docs->size();
+      if (ok) (*docs)[slot].terms.push_back({term, tf});
+    }
+  }
+  return ok;
+}
+
+int MemorySnapshot(const std::string& path) {
+  std::string payload;
+  {
+    std::ifstream file(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+    if (bytes.size() < 36 + 16) {
+      std::printf("cannot read %s\n", path.c_str());
+      return 1;
+    }
+    payload = bytes.substr(32, bytes.size() - 36);  // framing: 32 + 4 bytes
+  }
+  std::printf("snapshot %s\n", path.c_str());
+  BuildInChild([&] {
+    std::vector<SnapshotDoc> docs;
+    if (!ParseDocs(payload, &docs)) {
+      std::printf("cannot parse the payload of %s\n", path.c_str());
+      _exit(1);
+    }
+    const int64_t before = AnonRssBytes();
+    auto index = std::make_unique<Bm25Index>();
+    for (const SnapshotDoc& doc : docs) index->Add(doc.point_id, doc.terms, doc.length);
+    Report("built by Add", *index, before);
+    return index;
+  });
+  return ReportLoad(payload);
+}
+
 }  // namespace
 }  // namespace quarry::index
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strncmp(argv[1], "--memory", 8) == 0) {
+    if (argv[1][8] == '=') return quarry::index::MemorySnapshot(argv[1] + 9);
+    return quarry::index::MemorySynthetic();
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
