@@ -13,6 +13,7 @@
 #include <new>
 
 #include "common/file_util.h"
+#include "common/hash.h"
 
 namespace quarry::index {
 namespace {
@@ -856,14 +857,7 @@ void ForEachBlock(const PostingList& list, Fn&& fn) {
 // ---------------------------------------------------------------------------
 // Point id -> slot of live documents: open addressing (linear probing) over
 // slots, the keys read from slot_point.
-inline uint64_t MixPoint(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
+inline uint64_t MixPoint(uint64_t x) { return Mix64(x); }
 
 class PointTable {
  public:
