@@ -119,6 +119,32 @@ inline void PutFloat(std::string* out, float v) {
   PutFixed32(out, bits);
 }
 
+// LEB128 varints (7 bits a byte, low first), for snapshot payloads.
+inline void PutVarint64(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// False on a truncated varint or one that would overflow 64 bits.
+inline bool GetVarint64(ByteReader* reader, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    std::string_view byte;
+    if (!reader->ReadBytes(1, &byte)) return false;
+    const uint64_t b = static_cast<unsigned char>(byte[0]);
+    if (shift == 63 && b > 1) return false;
+    result |= (b & 0x7F) << shift;
+    if ((b & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace quarry
 
 #endif  // QUARRY_COMMON_FILE_UTIL_H_

@@ -1662,56 +1662,35 @@ Result<json> ApiService::RunQueries(const Collection& collection,
   return results;
 }
 
-HttpResponse ApiService::SearchPoints(RouteContext& ctx) {
+// The four search routes differ only in their decoder and answer shape:
+// legacy search answers a bare list, the Query API {"points": [...]}; the
+// batch routes answer one entry per search.
+HttpResponse ApiService::QueryRoute(RouteContext& ctx, bool legacy_search, bool batch) {
   auto start = Clock::now();
   auto body = ParseBody(ctx);
   if (!body.ok()) return DecodeError(body.status());
-  auto decoded = DecodeSearchPoints(*body);
+  Result<std::vector<QueryBody>> decoded = std::vector<QueryBody>{};
+  if (batch) {
+    decoded = DecodeBatch(*body, legacy_search);
+  } else {
+    auto one = legacy_search ? DecodeSearchPoints(*body) : DecodeQuery(*body);
+    if (one.ok()) {
+      decoded->push_back(std::move(one).value());
+    } else {
+      decoded = one.status();
+    }
+  }
   if (!decoded.ok()) return DecodeError(decoded.status());
   return WithCollection(ctx, [&](Collection& collection) {
-    auto results = RunQueries(collection, {std::move(decoded).value()}, false);
+    auto results = RunQueries(collection, *decoded, /*wrap_points=*/!legacy_search);
     if (!results.ok()) return EngineError(results.status(), start);
-    return Ok((*results)[0], start);
+    return Ok(batch ? *results : (*results)[0], start);
   });
 }
 
-HttpResponse ApiService::SearchPointsBatch(RouteContext& ctx) {
-  auto start = Clock::now();
-  auto body = ParseBody(ctx);
-  if (!body.ok()) return DecodeError(body.status());
-  auto decoded = DecodeBatch(*body, /*legacy_search=*/true);
-  if (!decoded.ok()) return DecodeError(decoded.status());
-  return WithCollection(ctx, [&](Collection& collection) {
-    auto results = RunQueries(collection, *decoded, false);
-    if (!results.ok()) return EngineError(results.status(), start);
-    return Ok(*results, start);
-  });
-}
-
-HttpResponse ApiService::QueryPoints(RouteContext& ctx) {
-  auto start = Clock::now();
-  auto body = ParseBody(ctx);
-  if (!body.ok()) return DecodeError(body.status());
-  auto decoded = DecodeQuery(*body);
-  if (!decoded.ok()) return DecodeError(decoded.status());
-  return WithCollection(ctx, [&](Collection& collection) {
-    auto results = RunQueries(collection, {std::move(decoded).value()}, true);
-    if (!results.ok()) return EngineError(results.status(), start);
-    return Ok((*results)[0], start);
-  });
-}
-
-HttpResponse ApiService::QueryPointsBatch(RouteContext& ctx) {
-  auto start = Clock::now();
-  auto body = ParseBody(ctx);
-  if (!body.ok()) return DecodeError(body.status());
-  auto decoded = DecodeBatch(*body, /*legacy_search=*/false);
-  if (!decoded.ok()) return DecodeError(decoded.status());
-  return WithCollection(ctx, [&](Collection& collection) {
-    auto results = RunQueries(collection, *decoded, true);
-    if (!results.ok()) return EngineError(results.status(), start);
-    return Ok(*results, start);
-  });
-}
+HttpResponse ApiService::SearchPoints(RouteContext& ctx) { return QueryRoute(ctx, true, false); }
+HttpResponse ApiService::SearchPointsBatch(RouteContext& ctx) { return QueryRoute(ctx, true, true); }
+HttpResponse ApiService::QueryPoints(RouteContext& ctx) { return QueryRoute(ctx, false, false); }
+HttpResponse ApiService::QueryPointsBatch(RouteContext& ctx) { return QueryRoute(ctx, false, true); }
 
 }  // namespace quarry::server

@@ -155,6 +155,7 @@ class ApiService {
   HttpResponse QueryPoints(RouteContext& ctx);
   HttpResponse QueryPointsBatch(RouteContext& ctx);
   HttpResponse UpdatePayloadRoute(RouteContext& ctx, PayloadOp op);
+  HttpResponse QueryRoute(RouteContext& ctx, bool legacy_search, bool batch);
   // Runs `fn` on the route's collection (params[0]) with collections_mu_
   // held; answers 404 and friends when it cannot be opened.
   HttpResponse WithCollection(RouteContext& ctx,

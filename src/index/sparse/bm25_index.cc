@@ -53,30 +53,6 @@ inline float TermScore(float weight, float tf, float norm) { return weight * tf 
 // ---------------------------------------------------------------------------
 // Varints and compact float values for the snapshot payload.
 
-void PutVarint64(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint64(ByteReader* reader, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    std::string_view byte;
-    if (!reader->ReadBytes(1, &byte)) return false;
-    const uint64_t b = static_cast<unsigned char>(byte[0]);
-    if (shift == 63 && b > 1) return false;  // would overflow 64 bits
-    result |= (b & 0x7F) << shift;
-    if ((b & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
-
 // Positive floats that are small integers (the usual tf and length) take one
 // or two bytes: varint(v << 1). Anything else: varint(1) then the float bits.
 void PutValue(std::string* out, float v) {

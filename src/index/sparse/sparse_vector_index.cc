@@ -123,30 +123,6 @@ std::vector<ScoredPoint> SelectTopK(std::vector<ScoredPoint> hits, size_t k,
 // ---------------------------------------------------------------------------
 // Varints for the snapshot payload and the forward index.
 
-void PutVarint64(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint64(ByteReader* reader, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    std::string_view byte;
-    if (!reader->ReadBytes(1, &byte)) return false;
-    const uint64_t b = static_cast<unsigned char>(byte[0]);
-    if (shift == 63 && b > 1) return false;  // would overflow 64 bits
-    result |= (b & 0x7F) << shift;
-    if ((b & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
-
 void AppendVarint32(std::vector<uint8_t>* out, uint32_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<uint8_t>((v & 0x7F) | 0x80));
