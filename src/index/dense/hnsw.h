@@ -61,6 +61,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/hash.h"
 #include "quarry/status.h"
 
 namespace quarry::index::dense {
@@ -258,10 +259,16 @@ class HnswGraph {
 
   // The hnswlib heuristic: keep a candidate only when it is closer to the
   // base than to every kept one. `candidates` sorted closest first; distances
-  // to the base. `between(a, b)`.
+  // to the base. `between(a, b)`. `self_distance` is the base's distance to
+  // itself: candidates at exactly that distance are copies of the base, which
+  // the heuristic cannot tell apart (it keeps every tie), so at most half the
+  // list goes to them, chosen pseudo-randomly per `base`. Without the cap a
+  // run of more than max_count equal vectors links only among itself: an
+  // island that a search entering it cannot leave.
   template <typename Between>
   static void SelectNeighbors(const std::vector<Neighbor>& candidates, size_t max_count,
-                              const Between& between, std::vector<uint32_t>* selected);
+                              float self_distance, uint32_t base, const Between& between,
+                              std::vector<uint32_t>* selected);
 
   // Adds `slot` to the links of `neighbor` on `layer`, shrinking with the
   // heuristic when the list is full. Takes LockFor(neighbor).
@@ -399,14 +406,41 @@ void HnswGraph::Search(const Space& space, size_t k, size_t ef, const Accept& ac
 
 template <typename Between>
 void HnswGraph::SelectNeighbors(const std::vector<Neighbor>& candidates, size_t max_count,
-                                const Between& between, std::vector<uint32_t>* selected) {
+                                float self_distance, uint32_t base, const Between& between,
+                                std::vector<uint32_t>* selected) {
   selected->clear();
-  if (candidates.size() <= max_count) {
+  const size_t max_duplicates = std::max<size_t>(1, max_count / 2);
+  // Exact duplicates compute exactly the base's own distance; sorted by
+  // distance, they are one run [first, first + duplicates).
+  size_t first = 0;
+  while (first < candidates.size() && candidates[first].distance < self_distance) ++first;
+  size_t duplicates = 0;
+  while (first + duplicates < candidates.size() &&
+         candidates[first + duplicates].distance == self_distance) {
+    ++duplicates;
+  }
+  if (candidates.size() <= max_count && duplicates <= max_duplicates) {
     for (const Neighbor& c : candidates) selected->push_back(c.slot);
     return;
   }
-  for (const Neighbor& c : candidates) {
+  const std::vector<Neighbor>* order = &candidates;
+  std::vector<Neighbor> shuffled;
+  if (duplicates > max_duplicates) {
+    // Which duplicates: a pseudo-random choice per base, not the lowest slots,
+    // so that links among copies spread over all of them and every copy stays
+    // reachable.
+    shuffled = candidates;
+    const auto rank = [base](const Neighbor& n) { return Mix64(n.slot ^ (uint64_t{base} << 32)); };
+    const auto run = shuffled.begin() + static_cast<std::ptrdiff_t>(first);
+    std::sort(run, run + static_cast<std::ptrdiff_t>(duplicates),
+              [&rank](const Neighbor& a, const Neighbor& b) { return rank(a) < rank(b); });
+    order = &shuffled;
+  }
+  size_t kept_duplicates = 0;
+  for (size_t i = 0; i < order->size(); ++i) {
+    const Neighbor& c = (*order)[i];
     if (selected->size() >= max_count) break;
+    if (i >= first && i < first + duplicates && ++kept_duplicates > max_duplicates) continue;
     bool keep = true;
     for (uint32_t kept : *selected) {
       if (between(c.slot, kept) < c.distance) {
@@ -444,8 +478,8 @@ void HnswGraph::LinkBack(uint32_t neighbor, uint32_t slot, float dist, int layer
   std::sort(candidates.begin(), candidates.end());
   std::vector<uint32_t> selected;
   SelectNeighbors(
-      candidates, max_links, [&space](uint32_t a, uint32_t b) { return space.Between(a, b); },
-      &selected);
+      candidates, max_links, space.Between(neighbor, neighbor), neighbor,
+      [&space](uint32_t a, uint32_t b) { return space.Between(a, b); }, &selected);
   WriteLinks(neighbor, layer, selected);
 }
 
@@ -482,6 +516,7 @@ void HnswGraph::Insert(uint32_t slot, const Space& space) {
   auto visited = AcquireVisited();
   const auto between = [&space](uint32_t a, uint32_t b) { return space.Between(a, b); };
   const auto live = [](uint32_t) { return true; };
+  const float self_distance = space(slot);
   CandidateHeap results;
   std::vector<std::vector<Neighbor>> chosen(static_cast<size_t>(std::min(level, top)) + 1);
   std::vector<uint32_t> selected;
@@ -494,7 +529,7 @@ void HnswGraph::Insert(uint32_t slot, const Space& space) {
       cur = results.front().slot;
       cur_dist = results.front().distance;
     }
-    SelectNeighbors(results, max_links_, between, &selected);
+    SelectNeighbors(results, max_links_, self_distance, slot, between, &selected);
     {
       std::lock_guard<std::mutex> lock(LockFor(slot));
       WriteLinks(slot, layer, selected);
@@ -591,7 +626,7 @@ void HnswGraph::RepairDeleted(const Between& between) {
         }
       }
       std::sort(candidates.begin(), candidates.end());
-      SelectNeighbors(candidates, max_links, between, &selected);
+      SelectNeighbors(candidates, max_links, between(slot, slot), slot, between, &selected);
       WriteLinks(slot, layer, selected);
     }
   }

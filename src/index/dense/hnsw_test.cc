@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <random>
 #include <set>
 #include <thread>
@@ -134,6 +135,41 @@ TEST_F(HnswTest, RecallAgainstExact) {
   graph.Search(QuerySpace{table(), Query(0)}, 10, 64, &got);
   ASSERT_EQ(got.size(), 10u);
   EXPECT_TRUE(std::is_sorted(got.begin(), got.end()));
+}
+
+// A run of equal vectors longer than a link list (here 300 copies, every
+// tenth slot) must not become an island: the heuristic keeps every tie, so
+// unless the graph caps the links between copies, a node's list fills with
+// copies and a search that reaches them cannot get out. The search must still
+// return k results with the exact distances, for queries at the copies and
+// elsewhere.
+TEST_F(HnswTest, EqualVectorsDoNotFormAnIsland) {
+  constexpr size_t kCopies = 300;
+  std::vector<float> data = data_;
+  for (size_t i = 0; i < kCopies; ++i) {
+    std::copy(data_.begin(), data_.begin() + kDim, data.begin() + (i * 10) * kDim);
+  }
+  const Table t{data.data(), kDim};
+  HnswGraph graph({.m = 8, .ef_construction = 64, .seed = 11}, kN);
+  for (uint32_t slot = 0; slot < kN; ++slot) graph.Insert(slot, QuerySpace{t, t.Row(slot)});
+
+  const auto all = [](uint32_t) { return true; };
+  std::vector<const float*> queries = {t.Row(0)};
+  for (size_t q = 0; q < 20; ++q) queries.push_back(Query(q));
+  for (size_t k : {10u, 50u, 400u}) {
+    for (const float* query : queries) {
+      std::vector<Neighbor> got;
+      graph.Search(QuerySpace{t, query}, k, std::max<size_t>(k, 200), all, &got);
+      ASSERT_EQ(got.size(), k);
+      // Ties make slots ambiguous: a hit counts when it is no farther than
+      // the exact k-th neighbour.
+      const std::vector<uint32_t> truth = ExactTopK(t, kN, query, k, all);
+      const float kth = L2(query, t.Row(truth.back()), kDim);
+      size_t hits = 0;
+      for (const Neighbor& n : got) hits += n.distance <= kth;
+      EXPECT_GE(static_cast<double>(hits) / k, 0.9) << "k=" << k;
+    }
+  }
 }
 
 TEST_F(HnswTest, GrowsWithReserve) {
