@@ -17,6 +17,8 @@
 #ifndef QUARRY_STORAGE_LMDB_STORE_H_
 #define QUARRY_STORAGE_LMDB_STORE_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -89,7 +91,14 @@ class LmdbStore {
  private:
   friend class Txn;
   LmdbStore() = default;
+  // Readahead on (begin) or back off (end) around a long scan; counted, so
+  // overlapping scans keep it on until the last ends.
+  void BulkRead(bool begin) const;
+  void FindMap();
   MDB_env* env_ = nullptr;
+  void* map_addr_ = nullptr;
+  size_t map_bytes_ = 0;
+  mutable std::atomic<int> bulk_reads_{0};
   unsigned dbis_[kTableCount] = {};
   std::filesystem::path dir_;
   StoreOptions options_;
