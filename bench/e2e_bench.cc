@@ -9,7 +9,10 @@
 // a 384-d vector from the bge-small-shaped model (int8) run on the chunk's
 // first 32 tokens: real model outputs, at a tenth of the inference cost of a
 // full chunk (a full-length embedding of a million chunks takes two hours
-// here). Dense vector: int8 codes, HNSW M=16, ef_construction=128.
+// here). Dense vector: int8 codes, HNSW M=16, ef_construction=128. Chunks
+// whose first 32 tokens agree across passes get equal vectors: runs of
+// hundreds of copies, as boilerplate gives in real corpora (they once made
+// HNSW islands; see HnswGraph::SelectNeighbors).
 //
 // Phase "query": opens the collection in a fresh process and runs text
 // queries (section headings of the corpus) end to end: tokenize and embed the
@@ -17,11 +20,20 @@
 // with chunk text. One query at a time for hybrid, dense and sparse; hybrid
 // with 8 concurrent callers; hybrid with a cross-encoder (ms-marco-MiniLM-L6
 // shape) reranking the top 20. RSS is read before opening the collection (the
-// models loaded), after opening it, and after the queries.
+// models loaded), after opening it, and after the queries. Each entry also
+// has p50/p99 per stage (embed, dense, sparse, fuse, and the rest: chunk
+// fetch and rerank).
+//
+// --cold 1 drops the collection's files from the page cache before opening
+// it. --memory-limit-mb N moves the process, after loading the models, into a
+// new memory cgroup of N MiB, so the collection's heap and the page cache it
+// reads must fit in N (the machine's other memory cannot hide a miss).
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -33,6 +45,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "embed/embedder.h"
@@ -70,6 +83,83 @@ double StatusMb(const std::string& field) {
   return 0;
 }
 double RssMb() { return StatusMb("VmRSS"); }
+
+// Drops the page-cache pages of every file under `dir` (clean pages only,
+// which is all a collection has once it is closed): the next open starts cold,
+// as after a reboot.
+void EvictPageCache(const std::filesystem::path& dir) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
+// Moves this process into a new memory cgroup limited to `mb` MiB. What the
+// process allocated before stays charged where it was, so the limit covers
+// what comes after: the collection's heap and the page cache it reads.
+// This process's cgroup under a hierarchy: "memory" for cgroup v1's memory
+// controller, "" for v2 ("0::/path" in /proc/self/cgroup).
+std::string OwnCgroup(const std::string& controller) {
+  std::ifstream in("/proc/self/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string list = line.substr(a + 1, b - a - 1);
+    if (list == controller) return line.substr(b + 1);
+  }
+  return "/";
+}
+
+struct MemoryCgroup {
+  std::filesystem::path dir, home;  // the new cgroup, and the one this process came from
+  std::string peak;                 // its peak-usage file
+};
+
+// Returns the new cgroup, or dies.
+MemoryCgroup JoinMemoryCgroup(uint64_t mb) {
+  const std::string name = "quarry-e2e-" + std::to_string(::getpid());
+  struct Layout {
+    std::filesystem::path root;
+    const char* controller;
+    const char* limit;
+    const char* peak;
+  };
+  const Layout layouts[] = {{"/sys/fs/cgroup/memory", "memory", "memory.limit_in_bytes",
+                             "memory.max_usage_in_bytes"},
+                            {"/sys/fs/cgroup", "", "memory.max", "memory.peak"},
+                            {"/sys/fs/cgroup/unified", "", "memory.max", "memory.peak"}};
+  for (const Layout& l : layouts) {
+    std::error_code ec;
+    if (!std::filesystem::exists(l.root / "cgroup.procs", ec)) continue;
+    const std::filesystem::path home = l.root / OwnCgroup(l.controller).substr(1);
+    const auto dir = home / name;
+    std::filesystem::create_directory(dir, ec);
+    if (ec || !std::filesystem::exists(dir / l.limit, ec)) {
+      std::filesystem::remove(dir, ec);
+      continue;
+    }
+    std::ofstream(dir / l.limit) << mb * 1024 * 1024;
+    // With swap the limit would push pages out instead of bounding them.
+    std::ofstream(dir / "memory.swap.max") << 0;
+    std::ofstream(dir / "cgroup.procs") << ::getpid();
+    std::ifstream procs(dir / "cgroup.procs");
+    for (pid_t pid; procs >> pid;) {
+      if (pid == ::getpid()) return {dir, home, l.peak};
+    }
+    std::filesystem::remove(dir, ec);
+  }
+  Die("cannot create a memory cgroup (needs a writable /sys/fs/cgroup with the memory controller)");
+}
+
+double ReadMb(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  double bytes = 0;
+  in >> bytes;
+  return bytes / (1024.0 * 1024.0);
+}
 
 std::vector<quarry::Document> LoadCorpus(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
@@ -217,11 +307,18 @@ struct Run {
   int concurrency = 1;
   bool rerank = false;
   std::vector<double> ms;
+  // Per query: embed, dense, sparse, fuse, rest (chunk fetch, rerank).
+  std::vector<std::array<double, 5>> stages;
+};
+
+struct Timed {
+  double ms;
+  std::array<double, 5> stages;
 };
 
 int Query(const std::string& corpus, const std::string& data, const std::string& model_dir,
           const std::string& reranker_dir, size_t n_queries, const std::string& out_path,
-          double ingest_docs_per_hour) {
+          double ingest_docs_per_hour, bool cold, uint64_t memory_limit_mb) {
   const auto queries = Headings(corpus, n_queries);
   if (queries.empty()) Die("no headings found");
   auto model = OpenModel(model_dir, 0);
@@ -235,6 +332,9 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
   }
   const double rss_models = RssMb();
   const double anon_models = StatusMb("RssAnon");
+  if (cold) EvictPageCache(data);
+  MemoryCgroup cgroup;
+  if (memory_limit_mb != 0) cgroup = JoinMemoryCgroup(memory_limit_mb);
   std::unique_ptr<quarry::Engine> engine;
   OpenEngine(data, &engine);
   const auto open_t0 = Clock::now();
@@ -253,7 +353,9 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
     const auto t0 = Clock::now();
     auto r = quarry::search::SearchText(**coll, model.get(), reranker.get(), o);
     if (!r.ok()) Die(r.status().ToString());
-    return Ms(t0);
+    const double ms = Ms(t0);
+    const double rest = ms - r->embed_ms - r->dense_ms - r->sparse_ms - r->fuse_ms;
+    return Timed{ms, {r->embed_ms, r->dense_ms, r->sparse_ms, r->fuse_ms, std::max(0.0, rest)}};
   };
   // Warm-up: page in the index and the model.
   for (size_t i = 0; i < std::min<size_t>(50, queries.size()); ++i) {
@@ -265,39 +367,56 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
       {"dense", quarry::search::Mode::kDense},
       {"sparse", quarry::search::Mode::kSparse}};
   for (const auto& [name, mode] : modes) {
-    Run run{name, 1, false, {}};
-    for (const auto& q : queries) run.ms.push_back(one(q, mode, false));
+    Run run{name, 1, false, {}, {}};
+    for (const auto& q : queries) {
+      const Timed t = one(q, mode, false);
+      run.ms.push_back(t.ms);
+      run.stages.push_back(t.stages);
+    }
     runs.push_back(std::move(run));
   }
   {  // 8 concurrent callers, hybrid
-    Run run{"hybrid", 8, false, {}};
+    Run run{"hybrid", 8, false, {}, {}};
     std::mutex mu;
     std::atomic<size_t> next{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
       threads.emplace_back([&] {
-        std::vector<double> local;
+        std::vector<Timed> local;
         for (size_t i; (i = next.fetch_add(1)) < queries.size();) {
           local.push_back(one(queries[i], quarry::search::Mode::kHybrid, false));
         }
         std::lock_guard lock(mu);
-        run.ms.insert(run.ms.end(), local.begin(), local.end());
+        for (const Timed& t : local) {
+          run.ms.push_back(t.ms);
+          run.stages.push_back(t.stages);
+        }
       });
     }
     for (auto& t : threads) t.join();
     runs.push_back(std::move(run));
   }
   if (reranker != nullptr) {
-    Run run{"hybrid", 1, true, {}};
+    Run run{"hybrid", 1, true, {}, {}};
     for (size_t i = 0; i < std::min<size_t>(200, queries.size()); ++i) {
-      run.ms.push_back(one(queries[i], quarry::search::Mode::kHybrid, true));
+      const Timed t = one(queries[i], quarry::search::Mode::kHybrid, true);
+      run.ms.push_back(t.ms);
+      run.stages.push_back(t.stages);
     }
     runs.push_back(std::move(run));
   }
   const double rss_after = RssMb();
   const double anon_after = StatusMb("RssAnon"), file_after = StatusMb("RssFile");
+  const double cgroup_peak_mb = cgroup.dir.empty() ? 0 : ReadMb(cgroup.dir / cgroup.peak);
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& run : runs) {
+    nlohmann::json stages = nlohmann::json::object();
+    const char* stage_names[] = {"embed", "dense", "sparse", "fuse", "fetch_rerank"};
+    for (size_t s = 0; s < 5; ++s) {
+      std::vector<double> v;
+      for (const auto& t : run.stages) v.push_back(t[s]);
+      stages[stage_names[s]] = {{"p50_ms", Percentile(v, 0.5)}, {"p99_ms", Percentile(v, 0.99)}};
+    }
     entries.push_back({{"n_chunks", info.chunks},
                        {"mode", run.mode},
                        {"rerank_top", run.rerank ? 20 : 0},
@@ -306,12 +425,24 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
                        {"p50_ms", Percentile(run.ms, 0.5)},
                        {"p99_ms", Percentile(run.ms, 0.99)},
                        {"rss_mb", rss_after - rss_models},
+                       {"memory_limit_mb", memory_limit_mb},
+                       {"cold_start", cold},
+                       {"stages", stages},
                        {"ingest_docs_per_hour", ingest_docs_per_hour}});
     std::cerr << run.mode << (run.rerank ? "+rerank" : "") << " x" << run.concurrency
               << ": p50 " << Percentile(run.ms, 0.5) << " ms, p99 " << Percentile(run.ms, 0.99)
               << " ms\n";
   }
+  nlohmann::json limit = nullptr;
+  if (!cgroup.dir.empty()) {
+    // The whole cgroup: the collection's heap plus the page cache it read.
+    limit = {{"limit_mb", memory_limit_mb}, {"peak_mb", cgroup_peak_mb}};
+    std::error_code ec;
+    std::ofstream(cgroup.home / "cgroup.procs") << ::getpid();  // back out, then remove
+    std::filesystem::remove(cgroup.dir, ec);
+  }
   nlohmann::json out = {
+      {"memory_limit", limit},
       {"machine", {{"cpu", quarry::bench::CpuModel()},
                    {"load_1m", quarry::bench::LoadAverage1m()},
                    {"date", quarry::bench::UtcDate()}}},
@@ -342,7 +473,8 @@ int Query(const std::string& corpus, const std::string& data, const std::string&
 
 int main(int argc, char** argv) {
   std::string phase, corpus = "/usr/share/doc/linux-doc-6.1/html", data, model, reranker, out;
-  uint64_t chunks = 100000;
+  uint64_t chunks = 100000, memory_limit_mb = 0;
+  bool cold = false;
   size_t queries = 1000;
   double ingest_docs_per_hour = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -356,13 +488,16 @@ int main(int argc, char** argv) {
     else if (flag == "--chunks") chunks = std::stoull(value);
     else if (flag == "--queries") queries = std::stoul(value);
     else if (flag == "--ingest-docs-per-hour") ingest_docs_per_hour = std::stod(value);
+    else if (flag == "--cold") cold = value == "1";
+    else if (flag == "--memory-limit-mb") memory_limit_mb = std::stoull(value);
     else Die("unknown flag " + flag);
   }
   if (data.empty() || model.empty()) Die("--data and --model are required");
   if (phase == "build") return Build(corpus, data, model, chunks);
   if (phase == "query") {
     if (out.empty()) Die("--out is required");
-    return Query(corpus, data, model, reranker, queries, out, ingest_docs_per_hour);
+    return Query(corpus, data, model, reranker, queries, out, ingest_docs_per_hour, cold,
+                 memory_limit_mb);
   }
   Die("--phase build|query");
 }
