@@ -6,6 +6,7 @@
 #include "common/crc32c.h"
 #include "common/file_util.h"
 #include "common/json_path.h"
+#include "common/large_array.h"
 #include "quarry/status.h"
 
 namespace quarry {
@@ -128,4 +129,18 @@ TEST(JsonPathTest, ParsesQdrantKeyPaths) {
 }
 
 }  // namespace
+TEST(LargeArrayTest, ZeroedAndWritableAtEverySize) {
+  // Under, at and over the sizes where huge pages are advised, and a size
+  // that ends mid huge page.
+  for (size_t n : {size_t{1}, size_t{4095}, size_t{4} << 20, (size_t{9} << 20) + 12345}) {
+    auto array = quarry::MakeLargeArray<uint32_t>(n);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; ++i) nonzero += array[i] != 0;
+    EXPECT_EQ(nonzero, 0u) << n;
+    for (size_t i = 0; i < n; ++i) array[i] = static_cast<uint32_t>(i * 2654435761u);
+    EXPECT_EQ(array[n - 1], static_cast<uint32_t>((n - 1) * 2654435761u));
+  }
+  quarry::AdviseHugePages(nullptr, size_t{1} << 30);  // ignored, no crash
+}
+
 }  // namespace quarry

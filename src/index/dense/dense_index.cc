@@ -68,6 +68,7 @@
 #include "common/crc32c.h"
 #include "common/file_util.h"
 #include "common/hash.h"
+#include "common/large_array.h"
 #include "index/dense/hnsw.h"
 
 namespace quarry::index::dense {
@@ -555,7 +556,7 @@ void DenseIndexImpl::GrowLocked(size_t min_capacity) {
   const size_t capacity = std::max({min_capacity, capacity_ * 2, size_t{1024}});
   auto grow = [&](std::unique_ptr<uint8_t[]>* array, size_t unit, size_t old_count,
                   size_t new_count) {
-    auto fresh = std::make_unique<uint8_t[]>(new_count * unit);
+    auto fresh = MakeLargeArray<uint8_t>(new_count * unit);
     if (*array && old_count > 0) std::memcpy(fresh.get(), array->get(), old_count * unit);
     *array = std::move(fresh);
   };
@@ -876,11 +877,11 @@ Status DenseIndexImpl::Compact() {
     if (IsLive(slot)) old_to_new[slot] = next++;
   }
   const size_t new_capacity = std::max<size_t>(next, 1024);
-  auto new_codes = std::make_unique<uint8_t[]>(new_capacity * code_size_);
+  auto new_codes = MakeLargeArray<uint8_t>(new_capacity * code_size_);
   auto new_ready = std::make_unique<uint8_t[]>(new_capacity);
   auto new_ids = std::make_unique<uint64_t[]>(new_capacity);
   std::unique_ptr<uint8_t[]> new_originals;
-  if (has_originals()) new_originals = std::make_unique<uint8_t[]>(new_capacity * original_size());
+  if (has_originals()) new_originals = MakeLargeArray<uint8_t>(new_capacity * original_size());
   for (uint32_t slot = 0; slot < slot_count_; ++slot) {
     const uint32_t to = old_to_new[slot];
     if (to == kInvalidSlot) continue;

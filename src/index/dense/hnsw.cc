@@ -5,6 +5,7 @@
 
 #include "common/file_util.h"
 #include "common/hash.h"
+#include "common/large_array.h"
 
 namespace quarry::index::dense {
 
@@ -44,7 +45,7 @@ size_t HnswGraph::MemoryBytes() const {
 void HnswGraph::Reserve(size_t capacity) {
   if (capacity <= capacity_ && level0_ != nullptr) return;
   capacity = std::max(capacity, capacity_);
-  auto level0 = std::make_unique<uint32_t[]>(std::max<size_t>(capacity, 1) * level0_stride_);
+  auto level0 = MakeLargeArray<uint32_t>(std::max<size_t>(capacity, 1) * level0_stride_);
   if (capacity_ > 0) {
     std::memcpy(level0.get(), level0_.get(), capacity_ * level0_stride_ * sizeof(uint32_t));
   }
