@@ -206,6 +206,17 @@ TEST_F(E2eTest, ModelsIngestSearchRerankEmbed) {
                      model.string(), "--reranker", ce.string(), "--rerank", "on", "--json"});
   ASSERT_EQ(rerank.exit_code, 0) << rerank.err;
   EXPECT_TRUE(rerank.Json()["reranked"].get<bool>());
+  // --rerank-top: the cross-encoder rescores at least the page, so a depth
+  // of 1 with a page of 2 still orders both hits by its scores.
+  auto shallow = Run({"search", "vacuum storage", "--data", data_, "-c", "m", "--model",
+                      model.string(), "--reranker", ce.string(), "--rerank", "on",
+                      "--rerank-top", "1", "-n", "2", "--json"});
+  ASSERT_EQ(shallow.exit_code, 0) << shallow.err;
+  ASSERT_EQ(shallow.Json()["hits"].size(), 2u);
+  EXPECT_TRUE(shallow.Json()["reranked"].get<bool>());
+  EXPECT_GE(shallow.Json()["hits"][0]["score"].get<double>(),
+            shallow.Json()["hits"][1]["score"].get<double>());
+  EXPECT_EQ(Run({"search", "x", "--data", data_, "-c", "m", "--rerank-top", "0"}).exit_code, 2);
   auto embed = Run({"embed", "--model", model.string(), "hello", "world"});
   ASSERT_EQ(embed.exit_code, 0) << embed.err;
   EXPECT_EQ(embed.Json()["embeddings"].size(), 2u);

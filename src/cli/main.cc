@@ -50,6 +50,7 @@ struct ModelFlags {
   std::string quantization = "int8";  // codes of a new dense vector
   std::string mode;                   // hybrid | dense | sparse; default by --model
   std::string rerank = "off";
+  size_t rerank_top = 20;  // candidates the cross-encoder rescores (at least the page)
   std::string fusion = "rrf";
   int rrf_k = 0;  // the collection's default, else Qdrant's 2
   std::string weights;  // "0.7,0.3": dense, sparse
@@ -136,6 +137,7 @@ Result<search::TextSearchOptions> SearchOptionsFrom(const ModelFlags& f, bool ha
   QUARRY_ASSIGN_OR_RETURN(o.mode, search::ParseMode(f.mode.empty() ? (have_model ? "hybrid" : "sparse")
                                                                     : f.mode));
   QUARRY_ASSIGN_OR_RETURN(o.rerank, search::ParseRerankMode(f.rerank));
+  o.rerank_top = f.rerank_top;
   if (f.fusion == "rrf") {
     o.fusion = search::FusionMethod::kRrf;
   } else if (f.fusion == "dbsf") {
@@ -785,6 +787,11 @@ int Main(int argc, char** argv) {
                      "payload filter as Qdrant filter JSON, e.g. "
                      "'{\"must\": [{\"key\": \"lang\", \"match\": {\"value\": \"en\"}}]}'");
   AddModelOptions(search, &model_flags, /*searching=*/true);
+  // Not for eval: it asks for 300 chunks a query, and all of a page is reranked.
+  search->add_option("--rerank-top", model_flags.rerank_top,
+                     "candidates the cross-encoder rescores (at least offset + limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
 
   std::vector<std::string> embed_texts;
   bool embed_query = false;
