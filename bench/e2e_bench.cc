@@ -142,8 +142,9 @@ MemoryCgroup JoinMemoryCgroup(uint64_t mb) {
       continue;
     }
     std::ofstream(dir / l.limit) << mb * 1024 * 1024;
-    // With swap the limit would push pages out instead of bounding them.
-    std::ofstream(dir / "memory.swap.max") << 0;
+    // cgroup v2: with swap the limit would push pages out instead of bounding
+    // them (v1's memory.limit_in_bytes leaves swap to memsw, unset here).
+    if (l.controller[0] == '\0') std::ofstream(dir / "memory.swap.max") << 0;
     std::ofstream(dir / "cgroup.procs") << ::getpid();
     std::ifstream procs(dir / "cgroup.procs");
     for (pid_t pid; procs >> pid;) {
