@@ -111,7 +111,10 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::Open(const std::filesystem::path& 
 }
 
 // LMDB reports its map address only for MDB_FIXEDMAP, so it is looked up in
-// /proc/self/maps: the mapping of this store's data.mdb.
+// /proc/self/maps: the mapping of this store's data.mdb. (A value read through
+// the store would pin down the mapping, but a new store has none to read. If
+// one process maps the same file twice, the advice may reach the other
+// mapping: a hint, so that costs only speed.)
 void LmdbStore::FindMap() {
   std::error_code ec;
   const std::string file = std::filesystem::canonical(dir_ / "data.mdb", ec).string();
